@@ -1,0 +1,140 @@
+// Package natstest runs a real NATS server with JetStream inside a test, on a
+// random loopback port with its store in the test's temporary directory.
+package natstest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/wxgate/wxgate/internal/broker"
+)
+
+// Server is an embedded JetStream server owned by one test. Restart and Stop let a
+// test take the broker away and bring it back on the same address and store.
+type Server struct {
+	t    testing.TB
+	dir  string
+	addr string
+	srv  *server.Server
+}
+
+// Start starts a server, declares the WECHAT stream and stops everything when the test ends.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	s := &Server{t: t, dir: t.TempDir()}
+	s.start("127.0.0.1:0")
+	s.addr = s.srv.Addr().String()
+	t.Cleanup(s.Stop)
+	nc, js := s.Connect()
+	defer nc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := broker.EnsureStream(ctx, js, broker.StreamOptions{Replicas: 1, MaxAge: time.Hour}); err != nil {
+		t.Fatalf("EnsureStream: %v", err)
+	}
+	return s
+}
+
+func (s *Server) start(listen string) {
+	s.t.Helper()
+	srv, err := broker.StartEmbedded(broker.EmbeddedOptions{Listen: listen, StoreDir: s.dir})
+	if err != nil {
+		s.t.Fatalf("starting nats: %v", err)
+	}
+	s.srv = srv
+}
+
+// URL is the client URL; it stays the same across Restart.
+func (s *Server) URL() string { return "nats://" + s.addr }
+
+// Stop shuts the server down; it is safe to call twice.
+func (s *Server) Stop() {
+	if s.srv == nil {
+		return
+	}
+	s.srv.Shutdown()
+	s.srv.WaitForShutdown()
+	s.srv = nil
+}
+
+// Restart starts the server again on the same address and store directory.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.Stop()
+	// The port may linger briefly after shutdown; retry until it is free.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ln, err := net.Listen("tcp", s.addr)
+		if err == nil {
+			ln.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("port %s still busy: %v", s.addr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.start(s.addr)
+}
+
+// Connect returns a client connection closed at the end of the test.
+func (s *Server) Connect() (*nats.Conn, jetstream.JetStream) {
+	s.t.Helper()
+	nc, js, err := broker.Connect(s.URL(), fmt.Sprintf("test-%s", s.t.Name()), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		s.t.Fatalf("connect: %v", err)
+	}
+	s.t.Cleanup(nc.Close)
+	return nc, js
+}
+
+// Messages returns every message on the WECHAT stream whose subject matches filter.
+func (s *Server) Messages(filter string) []jetstream.RawStreamMsg {
+	s.t.Helper()
+	_, js := s.Connect()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := js.Stream(ctx, "WECHAT")
+	if err != nil {
+		s.t.Fatalf("stream: %v", err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		s.t.Fatalf("stream info: %v", err)
+	}
+	var out []jetstream.RawStreamMsg
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+		m, err := st.GetMsg(ctx, seq)
+		if err != nil {
+			continue // deleted
+		}
+		if subjectMatches(filter, m.Subject) {
+			out = append(out, *m)
+		}
+	}
+	return out
+}
+
+// subjectMatches reports whether subject matches a NATS filter with * and > wildcards.
+func subjectMatches(filter, subject string) bool {
+	f, s := strings.Split(filter, "."), strings.Split(subject, ".")
+	for i, tok := range f {
+		if tok == ">" {
+			return len(s) > i
+		}
+		if i >= len(s) || (tok != "*" && tok != s[i]) {
+			return false
+		}
+	}
+	return len(f) == len(s)
+}
