@@ -1,0 +1,89 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+
+	"github.com/FerretDB/FerretDB/ferretdb"
+)
+
+// EmbeddedOptions configures the in-process MongoDB-compatible store.
+type EmbeddedOptions struct {
+	// Listen is the MongoDB wire-protocol address ("127.0.0.1:27017"; port 0 picks one).
+	Listen string
+	// Dir holds the SQLite files, one per database.
+	Dir string
+	// PostgreSQLURL, when set, keeps the data in PostgreSQL instead of SQLite files.
+	PostgreSQLURL string
+	Logger        *slog.Logger
+}
+
+// Embedded is a FerretDB server running in this process: MongoDB's wire
+// protocol over SQLite (or PostgreSQL). It supports what wxgate needs (unique
+// and sparse indexes, single-document atomic writes) and nothing more is used.
+type Embedded struct {
+	uri    string
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// StartEmbedded starts the store and returns once it accepts connections.
+func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
+	cfg := &ferretdb.Config{
+		Listener: ferretdb.ListenerConfig{TCP: o.Listen},
+		Logger:   o.Logger,
+		Handler:  "sqlite",
+	}
+	if o.PostgreSQLURL != "" {
+		cfg.Handler, cfg.PostgreSQLURL = "postgresql", o.PostgreSQLURL
+	} else {
+		if err := os.MkdirAll(o.Dir, 0o750); err != nil {
+			return nil, fmt.Errorf("embedded store: %w", err)
+		}
+		abs, err := filepath.Abs(o.Dir)
+		if err != nil {
+			return nil, fmt.Errorf("embedded store: %w", err)
+		}
+		cfg.SQLiteURL = "file:" + abs + "/"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	// Fail fast with a clear message when the port is taken.
+	if ln, err := net.Listen("tcp", o.Listen); err != nil {
+		return nil, fmt.Errorf("embedded store: listen %s: %w", o.Listen, err)
+	} else if err := ln.Close(); err != nil {
+		return nil, fmt.Errorf("embedded store: %w", err)
+	}
+	f, err := ferretdb.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("embedded store: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e := &Embedded{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(e.done)
+		_ = f.Run(ctx)
+	}()
+	// MongoDBURI waits for the listener to be bound.
+	e.uri = f.MongoDBURI()
+	if e.uri == "" {
+		e.Close()
+		return nil, errors.New("embedded store: listener did not start")
+	}
+	return e, nil
+}
+
+// URI is the mongodb:// connection string of the embedded store.
+func (e *Embedded) URI() string { return e.uri }
+
+// Close stops the store and waits until its files are closed.
+func (e *Embedded) Close() {
+	e.cancel()
+	<-e.done
+}

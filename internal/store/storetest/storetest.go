@@ -1,0 +1,83 @@
+// Package storetest runs the embedded MongoDB-compatible store inside a test, on
+// a random loopback port with its files in the test's temporary directory.
+package storetest
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/wxgate/wxgate/internal/store"
+)
+
+// Server is an embedded store owned by one test. Stop and Restart take it away
+// and bring it back on the same address with the same files.
+type Server struct {
+	t    testing.TB
+	dir  string
+	addr string
+	emb  *store.Embedded
+}
+
+// Start starts a store that is stopped when the test ends.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	s := &Server{t: t, dir: t.TempDir()}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.addr = ln.Addr().String()
+	ln.Close()
+	s.start()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+func (s *Server) start() {
+	s.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		emb, err := store.StartEmbedded(store.EmbeddedOptions{Listen: s.addr, Dir: s.dir})
+		if err == nil {
+			s.emb = emb
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("starting the embedded store: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// URI is the connection string; it stays the same across Restart.
+func (s *Server) URI() string { return "mongodb://" + s.addr + "/" }
+
+// Stop stops the store; it is safe to call twice.
+func (s *Server) Stop() {
+	if s.emb != nil {
+		s.emb.Close()
+		s.emb = nil
+	}
+}
+
+// Restart starts the store again on the same address and files.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.Stop()
+	s.start()
+}
+
+// Open connects a Store to database db, closed when the test ends.
+func (s *Server) Open(db string) *store.Store {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := store.Open(ctx, s.URI(), db)
+	if err != nil {
+		s.t.Fatalf("store.Open: %v", err)
+	}
+	s.t.Cleanup(func() { _ = st.Close(context.Background()) })
+	return st
+}

@@ -1,0 +1,111 @@
+package processor
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ErrPermanent marks a message that can never be processed (it does not decode,
+// or it breaks an invariant). Handlers wrap it; settle terminates the message and
+// keeps it as a dead letter instead of redelivering it.
+var ErrPermanent = errors.New("permanent failure")
+
+// permanentf returns an error wrapping ErrPermanent.
+func permanentf(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrPermanent, fmt.Sprintf(format, args...))
+}
+
+// Backoff bounds for redeliveries after a transient failure.
+const (
+	minBackoff = 250 * time.Millisecond
+	maxBackoff = 30 * time.Second
+)
+
+// settle is the one place where a handler's result becomes an ack decision:
+//   - nil: ack;
+//   - ErrPermanent, or a transient failure on the last allowed delivery: keep a
+//     dead letter, then terminate, so the message never blocks the ones behind it;
+//   - anything else (store unreachable, a lost race): nak with exponential
+//     backoff and jitter, so it comes back when the dependency may be back.
+//
+// If the dead letter cannot be stored the message is nakked: nothing is dropped
+// without a record.
+func (p *Processor) settle(ctx context.Context, consumer string, msg jetstream.Msg, err error) {
+	subject := msg.Subject()
+	if err == nil {
+		p.metrics.handled.WithLabelValues(consumer, "ack").Inc()
+		if aerr := msg.Ack(); aerr != nil {
+			p.log.Warn("ack failed; the message will be redelivered and is idempotent", "consumer", consumer, "subject", subject, "err", aerr)
+		}
+		return
+	}
+	deliveries := 1
+	if meta, merr := msg.Metadata(); merr == nil {
+		deliveries = int(meta.NumDelivered)
+	}
+	permanent := errors.Is(err, ErrPermanent)
+	if !permanent && deliveries < p.cfg.MaxDeliver {
+		delay := backoff(deliveries)
+		p.metrics.handled.WithLabelValues(consumer, "nak").Inc()
+		p.log.Warn("transient failure, redelivering", "consumer", consumer, "subject", subject, "delivery", deliveries, "delay", delay, "err", err)
+		_ = msg.NakWithDelay(delay)
+		return
+	}
+	dl := &DeadLetter{
+		ID:         deadLetterID(consumer, msg),
+		AppID:      appOf(subject),
+		Consumer:   consumer,
+		Subject:    subject,
+		MsgID:      msg.Headers().Get(jetstream.MsgIDHeader),
+		Data:       string(msg.Data()),
+		Reason:     err.Error(),
+		Deliveries: deliveries,
+		At:         p.now(),
+		Version:    1,
+	}
+	if derr := p.store.PutDeadLetter(ctx, dl); derr != nil {
+		p.metrics.handled.WithLabelValues(consumer, "nak").Inc()
+		p.log.Error("cannot store dead letter; redelivering", "consumer", consumer, "subject", subject, "err", derr, "reason", err)
+		_ = msg.NakWithDelay(maxBackoff)
+		return
+	}
+	p.metrics.handled.WithLabelValues(consumer, "dead_letter").Inc()
+	p.log.Error("dead letter", "consumer", consumer, "subject", subject, "id", dl.ID, "deliveries", deliveries, "reason", err)
+	_ = msg.Term()
+}
+
+// backoff is the redelivery delay after the n-th delivery failed: exponential
+// from minBackoff, capped at maxBackoff, with up to 50% jitter so that a crowd of
+// messages failing together does not come back together.
+func backoff(n int) time.Duration {
+	d := minBackoff << min(max(n-1, 0), 10)
+	d = min(d, maxBackoff)
+	return d/2 + rand.N(d/2+1)
+}
+
+// deadLetterID is stable for one stream message, so storing its dead letter twice is harmless.
+func deadLetterID(consumer string, msg jetstream.Msg) string {
+	key := msg.Headers().Get(jetstream.MsgIDHeader)
+	if meta, err := msg.Metadata(); err == nil {
+		key = fmt.Sprintf("%s|%d", key, meta.Sequence.Stream)
+	}
+	sum := sha256.Sum256([]byte(consumer + "|" + key))
+	return hex.EncodeToString(sum[:12])
+}
+
+// appOf extracts the appid from a wechat.{appid}.… subject.
+func appOf(subject string) string {
+	parts := strings.SplitN(subject, ".", 3)
+	if len(parts) < 3 {
+		return ""
+	}
+	return parts[1]
+}

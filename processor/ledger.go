@@ -1,0 +1,216 @@
+package processor
+
+import (
+	"slices"
+	"time"
+)
+
+// Consent kinds.
+const (
+	KindOneTime  = "one_time"
+	KindLongTerm = "long_term"
+)
+
+// Consent statuses.
+const (
+	ConsentAccepted = "accepted"
+	ConsentRejected = "rejected"
+	ConsentBanned   = "banned"
+)
+
+// Sources of a consent change.
+const (
+	SourcePush   = "push"   // a popup or change event pushed by WeChat
+	SourceReport = "report" // a wx.requestSubscribeMessage result reported by the backend
+	SourceSend   = "send"   // the send pipeline used or returned a grant, or WeChat said 43101
+)
+
+// maxApplied bounds the source ids a consent remembers for idempotence. Redeliveries
+// come within minutes, long before a user answers 64 more popups for one template.
+const maxApplied = 64
+
+// maxHistory bounds the history kept on a consent document.
+const maxHistory = 100
+
+// Consent is one user's consent for one template of one app: the ledger entry,
+// stored as one document so that every change is a single-document update.
+//
+// One-time grants are counted so that one popup is never counted twice when both
+// WeChat's popup event and the backend's report of the same popup arrive, in
+// either order and at any delay. Each source keeps its own count of accepts
+// since the entry was created, PushAccepts and ReportAccepts; a popup raises
+// each count at most once, so the number of popups seen is the larger of the two.
+// Used counts grants spent (and grants written off by a reject or a 43101):
+//
+//	Grants = max(PushAccepts, ReportAccepts) - Used
+//
+// A reject sets Used to that maximum (no grants left) without forgetting the
+// counts, so a late report of a popup already counted by its push stays a no-op.
+// When the two sources each miss a different popup, the ledger undercounts:
+// it errs towards a rejected send rather than a 43101.
+type Consent struct {
+	ID         string `bson:"_id" json:"-"`
+	AppID      string `bson:"appid" json:"-"`
+	OpenID     string `bson:"openid" json:"-"`
+	TemplateID string `bson:"template_id" json:"template_id"`
+	Kind       string `bson:"kind" json:"kind"`
+	Status     string `bson:"status" json:"status"`
+	// Grants is the number of one-time sends left (always 0 for long-term consents).
+	Grants        int `bson:"grants" json:"grants"`
+	PushAccepts   int `bson:"push_accepts" json:"-"`
+	ReportAccepts int `bson:"report_accepts" json:"-"`
+	Used          int `bson:"used" json:"-"`
+	// StatusAt is the time of the event that set Status; an older event arriving
+	// late (a redelivery after a nak) does not overturn a newer answer.
+	StatusAt  time.Time       `bson:"status_at" json:"-"`
+	UpdatedAt time.Time       `bson:"updated_at" json:"updated_at"`
+	History   []ConsentChange `bson:"history" json:"history"`
+	// Applied lists the ids of the latest changes applied, for idempotence.
+	Applied []string `bson:"applied" json:"-"`
+	// Version is the optimistic-concurrency counter of the document.
+	Version int64 `bson:"version" json:"-"`
+}
+
+// ConsentChange is one entry of a consent's history and the data of a
+// wechat.{appid}.consent.{status} event.
+type ConsentChange struct {
+	// ID identifies the change's cause: an event id and template, a report id, a message id.
+	ID         string    `bson:"id" json:"id"`
+	AppID      string    `bson:"appid" json:"appid"`
+	OpenID     string    `bson:"openid" json:"openid"`
+	TemplateID string    `bson:"template_id" json:"template_id"`
+	Source     string    `bson:"source" json:"source"`
+	Action     string    `bson:"action" json:"action"` // accept, reject, ban, filter, consume, restore, zero
+	Kind       string    `bson:"kind" json:"kind"`
+	Status     string    `bson:"status" json:"status"`
+	Grants     int       `bson:"grants" json:"grants"`
+	At         time.Time `bson:"at" json:"at"`
+}
+
+// Event is the name of the consent event this change publishes: the new status,
+// or "consumed" and "restored" for grant bookkeeping.
+func (c ConsentChange) Event() string {
+	switch c.Action {
+	case ActionConsume:
+		return "consumed"
+	case ActionRestore:
+		return "restored"
+	}
+	return c.Status
+}
+
+// Consent actions.
+const (
+	ActionAccept  = "accept"
+	ActionReject  = "reject"
+	ActionBan     = "ban"
+	ActionFilter  = "filter"
+	ActionConsume = "consume"
+	ActionRestore = "restore"
+	ActionZero    = "zero" // WeChat answered 43101: nothing left, whatever we counted
+)
+
+// ConsentKey is the natural id of a consent document.
+func ConsentKey(appID, openID, templateID string) string {
+	return appID + "/" + openID + "/" + templateID
+}
+
+// NewConsent returns the empty ledger entry for one user and template.
+func NewConsent(appID, openID, templateID, kind string) *Consent {
+	return &Consent{
+		ID: ConsentKey(appID, openID, templateID), AppID: appID, OpenID: openID, TemplateID: templateID,
+		Kind: kind, Status: ConsentRejected,
+	}
+}
+
+// Apply applies change ch to c. It returns false when ch.ID was already applied
+// (a redelivery), leaving c untouched then. An accept adopts ch.Kind, the
+// template's kind as known when the change was made.
+func (c *Consent) Apply(ch ConsentChange) bool {
+	if slices.Contains(c.Applied, ch.ID) {
+		return false
+	}
+	newer := !ch.At.Before(c.StatusAt)
+	switch ch.Action {
+	case ActionAccept:
+		if ch.Kind != "" {
+			c.Kind = ch.Kind
+		}
+		if c.Kind == KindOneTime {
+			switch ch.Source {
+			case SourceReport:
+				c.ReportAccepts++
+			default:
+				c.PushAccepts++
+			}
+		}
+		if newer {
+			c.Status, c.StatusAt = ConsentAccepted, ch.At
+		}
+	case ActionReject, ActionBan:
+		c.Used = c.accepts()
+		if newer {
+			c.Status, c.StatusAt = ConsentRejected, ch.At
+			if ch.Action == ActionBan {
+				c.Status = ConsentBanned
+			}
+		}
+	case ActionZero:
+		c.Used = c.accepts()
+		if c.Kind == KindLongTerm {
+			c.Status = ConsentRejected
+		}
+	case ActionConsume:
+		if c.Kind == KindOneTime {
+			c.Used++
+		}
+	case ActionRestore:
+		if c.Kind == KindOneTime && c.Used > 0 {
+			c.Used--
+		}
+	case ActionFilter:
+		// The template was filtered out of the popup: nothing was asked, nothing changes
+		// but the history.
+	}
+	c.Grants = 0
+	if c.Kind == KindOneTime {
+		c.Grants = max(c.accepts()-c.Used, 0)
+	}
+	ch.AppID, ch.OpenID, ch.TemplateID = c.AppID, c.OpenID, c.TemplateID
+	ch.Kind, ch.Status, ch.Grants = c.Kind, c.Status, c.Grants
+	c.History = appendBounded(c.History, ch, maxHistory)
+	c.Applied = appendBounded(c.Applied, ch.ID, maxApplied)
+	if ch.At.After(c.UpdatedAt) {
+		c.UpdatedAt = ch.At
+	}
+	return true
+}
+
+func (c *Consent) accepts() int { return max(c.PushAccepts, c.ReportAccepts) }
+
+// CanSend reports whether a send of this template is allowed now.
+func (c *Consent) CanSend() bool {
+	if c.Status != ConsentAccepted {
+		return false
+	}
+	return c.Kind == KindLongTerm || c.Grants > 0
+}
+
+// Change returns the applied change with the given id, for republishing a change
+// whose first publication may have been lost.
+func (c *Consent) Change(id string) (ConsentChange, bool) {
+	for i := len(c.History) - 1; i >= 0; i-- {
+		if c.History[i].ID == id {
+			return c.History[i], true
+		}
+	}
+	return ConsentChange{}, false
+}
+
+func appendBounded[T any](s []T, v T, n int) []T {
+	s = append(s, v)
+	if len(s) > n {
+		s = slices.Clone(s[len(s)-n:])
+	}
+	return s
+}

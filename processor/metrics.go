@@ -1,0 +1,38 @@
+package processor
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// metrics are the processor's Prometheus collectors.
+type metrics struct {
+	handled    *prometheus.CounterVec
+	events     *prometheus.CounterVec
+	consents   *prometheus.CounterVec
+	deliveries *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		handled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wxgate_processor_messages_total",
+			Help: "Stream messages settled by consumer and decision (ack, nak, dead_letter).",
+		}, []string{"consumer", "decision"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wxgate_processor_events_total",
+			Help: "Inbound events applied by app and event.",
+		}, []string{"app", "event"}),
+		consents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wxgate_consent_changes_total",
+			Help: "Consent ledger changes by app and event.",
+		}, []string{"app", "event"}),
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wxgate_message_status_total",
+			Help: "Message status changes by app and status.",
+		}, []string{"app", "status"}),
+	}
+	for _, c := range []prometheus.Collector{m.handled, m.events, m.consents, m.deliveries} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,104 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/wxgate/wxgate/schemas"
+)
+
+// Store errors, which implementations wrap.
+var (
+	// ErrNotFound: no document with that key.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: the document changed (or appeared) since it was read; re-read and retry.
+	ErrConflict = errors.New("concurrent update")
+	// ErrUnavailable: the store could not be reached; the work is retried later.
+	ErrUnavailable = errors.New("store unavailable")
+)
+
+// Store keeps the processor's state. Every write is a single-document atomic
+// operation keyed by a natural id: an insert that fails on a duplicate id, or a
+// replace guarded by the version read before (compare-and-set). Implementations
+// are safe for concurrent use and wrap ErrNotFound, ErrConflict and ErrUnavailable.
+type Store interface {
+	Ping(ctx context.Context) error
+
+	// InsertEvent stores an inbound event once; inserted is false when its id was stored before.
+	InsertEvent(ctx context.Context, e *EventRecord) (inserted bool, err error)
+	Events(ctx context.Context, q EventQuery) ([]EventRecord, string, error)
+
+	Consent(ctx context.Context, id string) (*Consent, error)
+	// SaveConsent writes c if the stored version is still c.Version-1 (or, for version 1, if none exists).
+	SaveConsent(ctx context.Context, c *Consent) error
+	Consents(ctx context.Context, appID, openID string) ([]Consent, error)
+
+	Message(ctx context.Context, appID, id string) (*Message, error)
+	MessageByWeChatID(ctx context.Context, appID, msgID string) (*Message, error)
+	// SaveMessage writes m with the same compare-and-set rule as SaveConsent.
+	SaveMessage(ctx context.Context, m *Message) error
+	Messages(ctx context.Context, q MessageQuery) ([]Message, string, error)
+
+	// PutOutcome stores a sent event's outcome; storing the same one twice is not an error.
+	PutOutcome(ctx context.Context, o *Outcome) error
+	Outcome(ctx context.Context, appID, msgID string) (*Outcome, error)
+
+	PutDeadLetter(ctx context.Context, d *DeadLetter) error
+	DeadLetter(ctx context.Context, id string) (*DeadLetter, error)
+	SaveDeadLetter(ctx context.Context, d *DeadLetter) error
+	DeadLetters(ctx context.Context, q DeadLetterQuery) ([]DeadLetter, string, error)
+}
+
+// EventRecord is one inbound event in the audit trail.
+type EventRecord struct {
+	ID         string        `bson:"_id" json:"id"`
+	AppID      string        `bson:"appid" json:"appid"`
+	OpenID     string        `bson:"openid" json:"openid"`
+	Event      string        `bson:"event" json:"event"`
+	Subject    string        `bson:"subject" json:"subject"`
+	ReceivedAt time.Time     `bson:"received_at" json:"received_at"`
+	Data       schemas.Event `bson:"data" json:"data"`
+	Version    int64         `bson:"version" json:"-"`
+}
+
+// DeadLetter is a stream message the processor gave up on, with the reason.
+type DeadLetter struct {
+	ID         string     `bson:"_id" json:"id"`
+	AppID      string     `bson:"appid" json:"appid"`
+	Consumer   string     `bson:"consumer" json:"consumer"`
+	Subject    string     `bson:"subject" json:"subject"`
+	MsgID      string     `bson:"msg_id" json:"msg_id"`
+	Data       string     `bson:"data" json:"data"`
+	Reason     string     `bson:"reason" json:"reason"`
+	Deliveries int        `bson:"deliveries" json:"deliveries"`
+	At         time.Time  `bson:"at" json:"at"`
+	Redrives   int        `bson:"redrives" json:"redrives"`
+	RedrivenAt *time.Time `bson:"redriven_at,omitempty" json:"redriven_at,omitempty"`
+	Version    int64      `bson:"version" json:"-"`
+}
+
+// Page is the common part of list queries: newest first, Limit at most, after Cursor.
+type Page struct {
+	Since, Until time.Time // zero: unbounded
+	Limit        int
+	Cursor       string // opaque, from the previous page's next cursor
+}
+
+// EventQuery filters the events audit trail.
+type EventQuery struct {
+	AppID, OpenID, Event string
+	Page
+}
+
+// MessageQuery filters messages.
+type MessageQuery struct {
+	AppID, ToUser, TemplateID, Status string
+	Page
+}
+
+// DeadLetterQuery filters dead letters.
+type DeadLetterQuery struct {
+	AppID, Consumer string
+	Page
+}
