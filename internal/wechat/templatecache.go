@@ -1,0 +1,83 @@
+package wechat
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/wxgate/wxgate/schemas"
+)
+
+// TemplateCache keeps each app's private templates from gettemplate for a while,
+// so a send request can be checked against the template's keywords and enum values
+// and a consent can tell one-time from long-term templates. It is safe for
+// concurrent use; one fetch per app runs at a time.
+type TemplateCache struct {
+	client *Client
+	ttl    time.Duration
+	clock  func() time.Time
+
+	mu   sync.Mutex
+	apps map[string]*appTemplates
+}
+
+type appTemplates struct {
+	mu      sync.Mutex // held while fetching
+	byID    map[string]schemas.Template
+	fetched time.Time
+}
+
+// failedFetchTTL keeps a failed fetch from being retried on every request.
+const failedFetchTTL = 30 * time.Second
+
+// NewTemplateCache returns a cache that trusts a fetched list for ttl.
+func NewTemplateCache(client *Client, ttl time.Duration) *TemplateCache {
+	return &TemplateCache{client: client, ttl: ttl, clock: time.Now, apps: map[string]*appTemplates{}}
+}
+
+// Template returns the app's template, or nil when it is not known: the list
+// could not be fetched, or the template is not in it. A caller then validates
+// with the keyword rules alone and lets WeChat judge the template id.
+func (c *TemplateCache) Template(ctx context.Context, appID, templateID string) (*schemas.Template, error) {
+	c.mu.Lock()
+	a := c.apps[appID]
+	if a == nil {
+		a = &appTemplates{}
+		c.apps[appID] = a
+	}
+	c.mu.Unlock()
+
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := c.clock()
+	if a.byID == nil || now.Sub(a.fetched) > c.ttl {
+		list, err := c.client.Templates(ctx, appID)
+		if err != nil {
+			// Keep serving the last good list; try again after a short pause.
+			a.fetched = now.Add(failedFetchTTL - c.ttl)
+			if a.byID == nil {
+				a.byID = map[string]schemas.Template{}
+			}
+		} else {
+			a.byID = make(map[string]schemas.Template, len(list))
+			for _, t := range list {
+				a.byID[t.ID] = t
+			}
+			a.fetched = now
+		}
+	}
+	t, ok := a.byID[templateID]
+	if !ok {
+		return nil, nil
+	}
+	return &t, nil
+}
+
+// Kind is "long_term" for a long-term template and "one_time" otherwise (including
+// when the template is not known), as the consent ledger needs it.
+func (c *TemplateCache) Kind(ctx context.Context, appID, templateID string) string {
+	if t, _ := c.Template(ctx, appID, templateID); t != nil && t.LongTerm() {
+		return "long_term"
+	}
+	return "one_time"
+}
