@@ -33,8 +33,10 @@ const (
 //   - nil: ack;
 //   - ErrPermanent, or a transient failure on the last allowed delivery: keep a
 //     dead letter, then terminate, so the message never blocks the ones behind it;
-//   - anything else (store unreachable, a lost race): nak with exponential
-//     backoff and jitter, so it comes back when the dependency may be back.
+//   - anything else (store unreachable, a lost race, WeChat busy): nak with
+//     exponential backoff and jitter, so it comes back when the dependency may be
+//     back, or after the delay a retryAfter asks for (an app paused until its
+//     daily quota resets).
 //
 // If the dead letter cannot be stored the message is nakked: nothing is dropped
 // without a record.
@@ -54,6 +56,10 @@ func (p *Processor) settle(ctx context.Context, consumer string, msg jetstream.M
 	permanent := errors.Is(err, ErrPermanent)
 	if !permanent && deliveries < p.cfg.MaxDeliver {
 		delay := backoff(deliveries)
+		var ra *retryAfter
+		if errors.As(err, &ra) {
+			delay = ra.delay
+		}
 		p.metrics.handled.WithLabelValues(consumer, "nak").Inc()
 		p.log.Warn("transient failure, redelivering", "consumer", consumer, "subject", subject, "delivery", deliveries, "delay", delay, "err", err)
 		_ = msg.NakWithDelay(delay)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // maxCASAttempts bounds the read-modify-write retries of one update under contention.
@@ -16,26 +17,42 @@ const maxCASAttempts = 16
 // event id, so a publish lost to a crash is made good and a duplicate is dropped
 // by the stream.
 func (p *Processor) ApplyConsent(ctx context.Context, appID, openID, templateID string, ch ConsentChange) (*Consent, error) {
-	if ch.At.IsZero() {
-		ch.At = p.now()
-	}
 	if ch.Action == ActionAccept && ch.Kind == "" {
 		ch.Kind = p.kind(ctx, appID, templateID)
 	}
+	return p.updateConsent(ctx, appID, openID, templateID, ch, nil)
+}
+
+// updateConsent is ApplyConsent's compare-and-set loop. guard, when not nil, sees
+// the entry before a change not yet applied (nil when there is none) and may
+// refuse the change with an error, which is returned unchanged.
+func (p *Processor) updateConsent(ctx context.Context, appID, openID, templateID string, ch ConsentChange, guard func(*Consent) error) (*Consent, error) {
+	if ch.At.IsZero() {
+		ch.At = p.now()
+	}
+	key := ConsentKey(appID, openID, templateID)
 	for range maxCASAttempts {
-		c, err := p.store.Consent(ctx, ConsentKey(appID, openID, templateID))
+		c, err := p.store.Consent(ctx, key)
 		switch {
 		case errors.Is(err, ErrNotFound):
-			c = NewConsent(appID, openID, templateID, p.kind(ctx, appID, templateID))
+			c = nil
 		case err != nil:
 			return nil, err
 		}
-		if !c.Apply(ch) {
-			if recorded, ok := c.Change(ch.ID); ok {
+		if c != nil {
+			if recorded, ok := c.Change(ch.ID); ok && slices.Contains(c.Applied, ch.ID) {
 				return c, p.publishConsent(ctx, recorded)
 			}
-			return c, nil
 		}
+		if guard != nil {
+			if err := guard(c); err != nil {
+				return c, err
+			}
+		}
+		if c == nil {
+			c = NewConsent(appID, openID, templateID, p.kind(ctx, appID, templateID))
+		}
+		c.Apply(ch)
 		c.Version++
 		err = p.store.SaveConsent(ctx, c)
 		if errors.Is(err, ErrConflict) {
@@ -48,7 +65,7 @@ func (p *Processor) ApplyConsent(ctx context.Context, appID, openID, templateID 
 		p.metrics.consents.WithLabelValues(appID, recorded.Event()).Inc()
 		return c, p.publishConsent(ctx, recorded)
 	}
-	return nil, fmt.Errorf("consent %s: %w after %d attempts", ConsentKey(appID, openID, templateID), ErrConflict, maxCASAttempts)
+	return nil, fmt.Errorf("consent %s: %w after %d attempts", key, ErrConflict, maxCASAttempts)
 }
 
 // Consents returns a user's ledger for one app.

@@ -63,13 +63,14 @@ func (p *Processor) applyOutcome(ctx context.Context, o *Outcome) error {
 	return err
 }
 
-// MarkSent records that WeChat accepted message id with msgID, then applies an
-// outcome that arrived before.
+// MarkSent records that WeChat accepted message id with msgID (the attempt that
+// succeeded), then applies an outcome that arrived before.
 func (p *Processor) MarkSent(ctx context.Context, appID, id, msgID string) (*Message, error) {
 	m, err := p.UpdateMessage(ctx, appID, id, func(m *Message) (bool, error) {
 		if m.Status != StatusSending {
 			return false, nil
 		}
+		m.Attempts++
 		m.WeChatMsgID, m.WeChatKey, m.ErrCode, m.ErrMsg = msgID, WeChatKey(appID, msgID), 0, ""
 		return true, m.Transition(StatusSent, "WeChat accepted msgid "+msgID, p.now())
 	})

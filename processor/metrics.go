@@ -8,6 +8,8 @@ type metrics struct {
 	events     *prometheus.CounterVec
 	consents   *prometheus.CounterVec
 	deliveries *prometheus.CounterVec
+	sendErrors *prometheus.CounterVec
+	alerts     *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -28,8 +30,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "wxgate_message_status_total",
 			Help: "Message status changes by app and status.",
 		}, []string{"app", "status"}),
+		sendErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wxgate_send_errors_total",
+			Help: "subscribeMessage.send calls answered with a non-zero errcode, by app and errcode.",
+		}, []string{"app", "errcode"}),
+		alerts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wxgate_alerts_total",
+			Help: "Conditions an operator must act on (43107: the app's subscription-message ability is banned).",
+		}, []string{"app", "reason"}),
 	}
-	for _, c := range []prometheus.Collector{m.handled, m.events, m.consents, m.deliveries} {
+	for _, c := range []prometheus.Collector{m.handled, m.events, m.consents, m.deliveries, m.sendErrors, m.alerts} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

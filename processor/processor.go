@@ -36,6 +36,10 @@ type Config struct {
 	AckWait time.Duration
 	// Kinds resolves template kinds; nil means one-time.
 	Kinds TemplateKinds
+	// Sender calls WeChat; nil disables the send consumer (events only).
+	Sender Sender
+	// SendAttempts is how many times a send is tried before it is dead.
+	SendAttempts int
 	// Clock returns the current time; nil means time.Now.
 	Clock func() time.Time
 }
@@ -51,8 +55,9 @@ type Processor struct {
 	log     *slog.Logger
 	cfg     Config
 	metrics *metrics
-	// consumers are the durable consumers Run attaches; Send (in send.go) adds its own.
+	// consumers are the durable consumers Run attaches.
 	consumers []consumer
+	pauses    pauses
 }
 
 // consumer is one durable JetStream consumer and its handler.
@@ -83,6 +88,9 @@ func New(store Store, js jetstream.JetStream, pub Publisher, logger *slog.Logger
 	if cfg.AckWait <= 0 {
 		cfg.AckWait = 30 * time.Second
 	}
+	if cfg.SendAttempts <= 0 {
+		cfg.SendAttempts = 5
+	}
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
@@ -92,6 +100,10 @@ func New(store Store, js jetstream.JetStream, pub Publisher, logger *slog.Logger
 	}
 	p := &Processor{store: store, js: js, pub: pub, log: logger, cfg: cfg, metrics: m}
 	p.consumers = append(p.consumers, consumer{name: ConsumerEvents, filter: "wechat.*.in.>", handler: p.handleInbound, key: cloudEventSubject})
+	if cfg.Sender != nil {
+		// Keyed by the recipient: WeChat refuses concurrent sends to one user (43108).
+		p.consumers = append(p.consumers, consumer{name: ConsumerSends, filter: "wechat.*.send", handler: p.handleSend, key: cloudEventSubject})
+	}
 	return p, nil
 }
 

@@ -55,14 +55,20 @@ type fixture struct {
 	clock time.Time
 	// lastSeq is the stream sequence of the last inbound event published.
 	lastSeq uint64
+	// cfg configures every processor instance the fixture starts.
+	cfg processor.Config
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T, options ...func(*fixture)) *fixture {
 	t.Helper()
 	f := &fixture{t: t, nats: natstest.Start(t), db: storetest.Start(t), clock: time.Unix(1_700_000_000, 0)}
 	f.st = f.db.Open("wxgate_test")
 	_, f.js = f.nats.Connect()
 	f.pub = broker.NewPublisher(f.js, 5*time.Second)
+	f.cfg = processor.Config{Workers: 4, MaxDeliver: 5, AckWait: 10 * time.Second, Kinds: kinds{}}
+	for _, o := range options {
+		o(f)
+	}
 	f.start()
 	t.Cleanup(f.halt)
 	return f
@@ -71,9 +77,7 @@ func newFixture(t *testing.T) *fixture {
 // start runs a fresh processor instance, as a restarted process would.
 func (f *fixture) start() {
 	f.t.Helper()
-	p, err := processor.New(f.st, f.js, f.pub, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry(), processor.Config{
-		Workers: 4, MaxDeliver: 5, AckWait: 10 * time.Second, Kinds: kinds{},
-	})
+	p, err := processor.New(f.st, f.js, f.pub, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry(), f.cfg)
 	if err != nil {
 		f.t.Fatalf("processor.New: %v", err)
 	}

@@ -23,7 +23,7 @@ func changeID(parts ...string) string {
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
-func (p *Processor) publish(ctx context.Context, subject, id, typ, openID string, ce schemas.CloudEvent, err error) error {
+func (p *Processor) publish(ctx context.Context, subject, id, typ string, ce schemas.CloudEvent, err error) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", typ, err)
 	}
@@ -47,7 +47,7 @@ func (p *Processor) publishConsent(ctx context.Context, ch ConsentChange) error 
 	id := changeID("consent", ch.AppID, ch.OpenID, ch.TemplateID, ch.ID)
 	typ := "wxgate.consent." + schemas.SubjectToken(event)
 	ce, err := schemas.NewCloudEvent(id, ch.AppID, typ, ch.OpenID, ch.At, ch)
-	return p.publish(ctx, schemas.ConsentSubject(ch.AppID, event), id, typ, ch.OpenID, ce, err)
+	return p.publish(ctx, schemas.ConsentSubject(ch.AppID, event), id, typ, ce, err)
 }
 
 // publishDelivery announces a message's status on wechat.{appid}.delivery.{status}.
@@ -55,5 +55,5 @@ func (p *Processor) publishDelivery(ctx context.Context, m *Message) error {
 	id := changeID("delivery", m.AppID, m.ID, m.Status, strconv.Itoa(m.Attempts))
 	typ := "wxgate.delivery." + m.Status
 	ce, err := schemas.NewCloudEvent(id, m.AppID, typ, m.ToUser, m.UpdatedAt, m.Change())
-	return p.publish(ctx, schemas.DeliverySubject(m.AppID, m.Status), id, typ, m.ToUser, ce, err)
+	return p.publish(ctx, schemas.DeliverySubject(m.AppID, m.Status), id, typ, ce, err)
 }

@@ -1,0 +1,250 @@
+package processor_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/wxgate/wxgate/internal/sim"
+	"github.com/wxgate/wxgate/internal/wechat"
+	"github.com/wxgate/wxgate/processor"
+	"github.com/wxgate/wxgate/schemas"
+)
+
+// withWeChat runs the fixture's processors against the WeChat simulator, with the
+// real shared token manager and API client.
+func withWeChat(s **sim.Sim) func(*fixture) {
+	return func(f *fixture) {
+		simulator, base, err := sim.Start(sim.Config{
+			Apps: []sim.AppConfig{{
+				AppID: appID, Secret: "app-secret-for-tests", Token: "tok", EncodingAESKey: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+				Templates: []sim.Template{
+					{ID: tplOnce, Title: "Order", Type: sim.TemplateOneTime, Content: "商品:{{thing1.DATA}}"},
+					{ID: tplLong, Title: "Notice", Type: sim.TemplateLongTerm, Content: "内容:{{thing1.DATA}}"},
+				},
+			}},
+			NoSentEvents: true,
+		}, nil)
+		if err != nil {
+			f.t.Fatalf("sim.Start: %v", err)
+		}
+		f.t.Cleanup(simulator.Close)
+		apps := []wechat.App{{AppID: appID, Secret: "app-secret-for-tests", APIBase: base}}
+		hc := &http.Client{Timeout: 5 * time.Second}
+		tokens, err := wechat.NewTokens(context.Background(), f.js, apps, hc, slog.New(slog.NewTextHandler(io.Discard, nil)), wechat.TokenOptions{})
+		if err != nil {
+			f.t.Fatalf("NewTokens: %v", err)
+		}
+		f.t.Cleanup(tokens.Close)
+		f.cfg.Sender = wechat.NewClient(apps, tokens, hc)
+		f.cfg.SendAttempts = 3
+		*s = simulator
+	}
+}
+
+// accept records an accepted popup both in WeChat (the simulator) and in the ledger.
+func (f *fixture) accept(s *sim.Sim, openID, templateID string) {
+	f.t.Helper()
+	if err := s.Subscribe(appID, openID, sim.ActionAccept, templateID); err != nil {
+		f.t.Fatalf("sim.Subscribe: %v", err)
+	}
+	f.publish(popup(openID, f.tick(), templateID, "accept"))
+	f.drained()
+}
+
+// send requests a send and waits until the message leaves queued and sending.
+func (f *fixture) send(openID, templateID, key string) *processor.Message {
+	f.t.Helper()
+	req := &schemas.SendRequest{ToUser: openID, TemplateID: templateID, Data: map[string]string{"thing1": "Coffee"}}
+	m, err := f.proc.RequestSend(context.Background(), appID, req, key)
+	if err != nil && !errors.Is(err, processor.ErrDuplicateRequest) {
+		f.t.Fatalf("RequestSend: %v", err)
+	}
+	return f.settled(m.ID)
+}
+
+func (f *fixture) settled(id string) *processor.Message {
+	f.t.Helper()
+	var m *processor.Message
+	eventually(f.t, func() error {
+		var err error
+		m, err = f.st.Message(context.Background(), appID, id)
+		if err != nil {
+			return err
+		}
+		if m.Status == processor.StatusQueued || m.Status == processor.StatusSending {
+			return fmt.Errorf("message %s is %s", id, m.Status)
+		}
+		return nil
+	})
+	return m
+}
+
+func TestSendUsesOneGrantPerAccept(t *testing.T) {
+	var s *sim.Sim
+	f := newFixture(t, withWeChat(&s))
+	openID := "oSendOnce_xxxxxxxxxxxxxxxxxxx"
+	f.accept(s, openID, tplOnce)
+
+	m := f.send(openID, tplOnce, "")
+	if m.Status != processor.StatusSent || m.WeChatMsgID == "" || m.Attempts != 1 {
+		t.Fatalf("first send = %s msgid %q attempts %d, want sent with a msgid after 1 attempt", m.Status, m.WeChatMsgID, m.Attempts)
+	}
+	if got, _ := s.Messages(appID); len(got) != 1 || got[0].MsgID != m.WeChatMsgID {
+		t.Errorf("WeChat received %+v, want one message with msgid %s", got, m.WeChatMsgID)
+	}
+	if c := f.consent(openID, tplOnce); c.Grants != 0 {
+		t.Errorf("grants after the send = %d, want 0", c.Grants)
+	}
+	second := f.send(openID, tplOnce, "")
+	if second.Status != processor.StatusRejected {
+		t.Errorf("second send on one grant = %s, want rejected", second.Status)
+	}
+	if got := s.Stats().Sends; got[0]+got[43101] != 1 {
+		t.Errorf("WeChat saw sends %v, want exactly one call (the rejection is decided locally)", got)
+	}
+}
+
+func TestSendWithoutConsentIsRejectedLocally(t *testing.T) {
+	var s *sim.Sim
+	f := newFixture(t, withWeChat(&s))
+	m := f.send("oNobody_xxxxxxxxxxxxxxxxxxxxx", tplOnce, "")
+	if m.Status != processor.StatusRejected || m.Reason == "" {
+		t.Errorf("send without consent = %s (%q), want rejected with a reason", m.Status, m.Reason)
+	}
+	if len(s.Stats().Sends) != 0 {
+		t.Errorf("WeChat saw sends %v, want none", s.Stats().Sends)
+	}
+}
+
+func TestLongTermConsentIsNotConsumed(t *testing.T) {
+	var s *sim.Sim
+	f := newFixture(t, withWeChat(&s))
+	openID := "oLongTerm_xxxxxxxxxxxxxxxxxxx"
+	f.accept(s, openID, tplLong)
+	for i := range 3 {
+		if m := f.send(openID, tplLong, ""); m.Status != processor.StatusSent {
+			t.Fatalf("send %d = %s (%s), want sent", i, m.Status, m.Reason)
+		}
+	}
+	if c := f.consent(openID, tplLong); c.Status != processor.ConsentAccepted {
+		t.Errorf("long-term consent after sends = %s, want accepted", c.Status)
+	}
+}
+
+func TestErrcodeTable(t *testing.T) {
+	var s *sim.Sim
+	f := newFixture(t, withWeChat(&s))
+	tests := []struct {
+		name       string
+		faults     sim.Faults
+		simConsent bool // false: the ledger believes in a grant WeChat does not have
+		wantStatus string
+		wantCode   int
+		wantGrants int // one-time grants left afterwards
+		wantTries  int
+	}{
+		{"busy then accepted", sim.Faults{SendErrcode: -1, SendErrcodeNext: 2}, true, processor.StatusSent, 0, 0, 3},
+		{"concurrent sends then accepted", sim.Faults{SendErrcode: 43108, SendErrcodeNext: 1}, true, processor.StatusSent, 0, 0, 2},
+		{"bad data is invalid and gives the grant back", sim.Faults{SendErrcode: 47003, SendErrcodeNext: 1}, true, processor.StatusInvalid, 47003, 1, 1},
+		{"sensitive word is invalid", sim.Faults{SendErrcode: 45168, SendErrcodeNext: 1}, true, processor.StatusInvalid, 45168, 1, 1},
+		{"43101 rejects and zeroes the ledger", sim.Faults{}, false, processor.StatusRejected, 43101, 0, 1},
+		{"busy for ever is dead and gives the grant back", sim.Faults{SendErrcode: -1}, true, processor.StatusDead, -1, 1, 3},
+		{"ability banned is dead", sim.Faults{SendErrcode: 43107, SendErrcodeNext: 1}, true, processor.StatusDead, 43107, 1, 1},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			openID := fmt.Sprintf("oErr%02d_xxxxxxxxxxxxxxxxxxxxxxx", i)
+			if tt.simConsent {
+				f.accept(s, openID, tplOnce)
+			} else {
+				f.publish(popup(openID, f.tick(), tplOnce, "accept"))
+				f.drained()
+			}
+			if err := s.SetFaults(tt.faults); err != nil {
+				t.Fatal(err)
+			}
+			m := f.send(openID, tplOnce, "")
+			if err := s.SetFaults(sim.Faults{}); err != nil {
+				t.Fatal(err)
+			}
+			if m.Status != tt.wantStatus || m.ErrCode != tt.wantCode || m.Attempts != tt.wantTries {
+				t.Errorf("message = %s errcode %d after %d attempts (%s), want %s errcode %d after %d",
+					m.Status, m.ErrCode, m.Attempts, m.Reason, tt.wantStatus, tt.wantCode, tt.wantTries)
+			}
+			// The grant is given back after the message reached its status.
+			eventually(t, func() error {
+				if c := f.consent(openID, tplOnce); c.Grants != tt.wantGrants {
+					return fmt.Errorf("grants = %d, want %d", c.Grants, tt.wantGrants)
+				}
+				return nil
+			})
+			if tt.wantCode == 47003 && m.ErrMsg == "" {
+				t.Errorf("errmsg of a 47003 was not kept")
+			}
+		})
+	}
+}
+
+func TestDeadSendIsRedriven(t *testing.T) {
+	var s *sim.Sim
+	f := newFixture(t, withWeChat(&s))
+	openID := "oRedrive_xxxxxxxxxxxxxxxxxxxx"
+	f.accept(s, openID, tplOnce)
+	if err := s.SetFaults(sim.Faults{SendErrcode: -1}); err != nil {
+		t.Fatal(err)
+	}
+	m := f.send(openID, tplOnce, "")
+	if m.Status != processor.StatusDead {
+		t.Fatalf("send while WeChat is busy = %s, want dead", m.Status)
+	}
+	var dl processor.DeadLetter
+	eventually(t, func() error {
+		dls, _, err := f.st.DeadLetters(context.Background(), processor.DeadLetterQuery{Consumer: processor.ConsumerSends})
+		if err != nil || len(dls) != 1 {
+			return fmt.Errorf("%d dead letters (%v)", len(dls), err)
+		}
+		dl = dls[0]
+		return nil
+	})
+	if err := s.SetFaults(sim.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.proc.Redrive(context.Background(), dl.ID); err != nil {
+		t.Fatalf("Redrive: %v", err)
+	}
+	eventually(t, func() error {
+		m, err := f.st.Message(context.Background(), appID, m.ID)
+		if err != nil || m.Status != processor.StatusSent {
+			return fmt.Errorf("message after redrive: %v (%v)", m.Status, err)
+		}
+		return nil
+	})
+	if c := f.consent(openID, tplOnce); c.Grants != 0 {
+		t.Errorf("grants after the redriven send = %d, want 0 (one grant, used once)", c.Grants)
+	}
+}
+
+func TestIdempotencyKeyNamesOneMessage(t *testing.T) {
+	var s *sim.Sim
+	f := newFixture(t, withWeChat(&s))
+	openID := "oIdem_xxxxxxxxxxxxxxxxxxxxxxx"
+	f.accept(s, openID, tplOnce)
+	f.accept(s, openID, tplOnce)
+	first := f.send(openID, tplOnce, "order-42")
+	second := f.send(openID, tplOnce, "order-42")
+	if first.ID != second.ID || second.Status != processor.StatusSent {
+		t.Errorf("same key gave %s and %s (%s), want one sent message", first.ID, second.ID, second.Status)
+	}
+	if got, _ := s.Messages(appID); len(got) != 1 {
+		t.Errorf("WeChat received %d messages, want 1", len(got))
+	}
+	if c := f.consent(openID, tplOnce); c.Grants != 1 {
+		t.Errorf("grants = %d, want 1 (two accepts, one send)", c.Grants)
+	}
+}
