@@ -116,9 +116,14 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 		},
 		collDLQ: {idx(false, false, "-at", "-_id")},
 	}
+	// One index per command: FerretDB v1 drops the connection when a createIndexes
+	// with several indexes meets indexes it already has from a previous run, and
+	// MongoDB treats each existing identical index as a no-op either way.
 	for coll, models := range want {
-		if _, err := s.db.Collection(coll).Indexes().CreateMany(ctx, models); err != nil {
-			return fmt.Errorf("store: creating indexes on %s: %w", coll, classify(err))
+		for _, m := range models {
+			if _, err := s.db.Collection(coll).Indexes().CreateOne(ctx, m); err != nil {
+				return fmt.Errorf("store: creating indexes on %s: %w", coll, classify(err))
+			}
 		}
 	}
 	return nil
