@@ -54,7 +54,7 @@ admin:
 		"WXGATE_APPS_0_SECRET_FILE=" + secretFile,
 		"WXGATE_APPS_1_APPID=wx0123456789abcdef",
 		"WXGATE_APPS_1_TOKEN=tok",
-		"WXGATE_ADMIN_TOKENS=aaaaaaaa1, bbbbbbbb2",
+		"WXGATE_ADMIN_TOKENS_FILE=" + writeFile(t, "tokens", "aaaaaaaa1\nbbbbbbbb2, cccccccc3\n"),
 		"HOME=/root",
 	}
 	cfg, err := Load(path, env)
@@ -74,7 +74,7 @@ admin:
 		{"apps[0].api_base", cfg.Apps[0].APIBase, "https://api.weixin.qq.com"},
 		{"apps[0].token_api", cfg.Apps[0].TokenAPI, "stable_token"},
 		{"apps[1].appid", cfg.Apps[1].AppID, "wx0123456789abcdef"},
-		{"admin.tokens", strings.Join(cfg.Admin.Tokens, "|"), "aaaaaaaa1|bbbbbbbb2"},
+		{"admin.tokens", strings.Join(cfg.Admin.Tokens, "|"), "aaaaaaaa1|bbbbbbbb2|cccccccc3"},
 	}
 	for _, c := range checks {
 		if c.got != c.want {

@@ -164,8 +164,10 @@ func set(v reflect.Value, s string) error {
 	case *ByteSize:
 		return p.parse(s)
 	case *[]string:
+		// Commas separate items in YAML and the environment; a file may also
+		// list one per line.
 		*p = nil
-		for _, part := range strings.Split(s, ",") {
+		for _, part := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '\n' || r == '\r' }) {
 			if part = strings.TrimSpace(part); part != "" {
 				*p = append(*p, part)
 			}
