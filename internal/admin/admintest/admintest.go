@@ -1,0 +1,177 @@
+// Package admintest runs the admin API inside a test on a real processor, a real
+// embedded JetStream server and the embedded MongoDB-compatible store, behind a
+// real HTTP server.
+package admintest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/wxgate/wxgate/internal/admin"
+	"github.com/wxgate/wxgate/internal/broker"
+	"github.com/wxgate/wxgate/internal/broker/natstest"
+	"github.com/wxgate/wxgate/internal/store"
+	"github.com/wxgate/wxgate/internal/store/storetest"
+	"github.com/wxgate/wxgate/processor"
+	"github.com/wxgate/wxgate/schemas"
+)
+
+// Defaults of Options.
+const (
+	AppID = "wxba5fad812f8e6fb9"
+	Token = "test-admin-token"
+)
+
+// waitTime bounds every wait for the processor.
+const waitTime = 30 * time.Second
+
+// Options configures Start; zero fields take the defaults above.
+type Options struct {
+	// Tokens are the accepted bearer tokens; nil means []string{Token}, and an
+	// empty non-nil slice configures none.
+	Tokens []string
+	// AppIDs are the served apps; nil means []string{AppID}.
+	AppIDs []string
+	// Templates is passed to admin.New.
+	Templates admin.Templates
+}
+
+// Server is the API under test and what stands behind it. It belongs to one
+// test; its methods must be called from that test's goroutine.
+type Server struct {
+	// URL is the HTTP server's base URL, without /v1.
+	URL   string
+	Store *store.Store
+	Proc  *processor.Processor
+	JS    jetstream.JetStream
+
+	t       testing.TB
+	lastSeq uint64
+}
+
+// Start starts everything; it is all stopped when the test ends.
+func Start(t testing.TB, o Options) *Server {
+	t.Helper()
+	if o.Tokens == nil {
+		o.Tokens = []string{Token}
+	}
+	if o.AppIDs == nil {
+		o.AppIDs = []string{AppID}
+	}
+	ns := natstest.Start(t)
+	st := storetest.Start(t).Open("wxgate_admin_test")
+	_, js := ns.Connect()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	proc, err := processor.New(st, js, broker.NewPublisher(js, 5*time.Second), logger, prometheus.NewRegistry(),
+		processor.Config{Workers: 4, MaxDeliver: 3, AckWait: 10 * time.Second})
+	if err != nil {
+		t.Fatalf("processor.New: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- proc.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("processor.Run = %v", err)
+		}
+	})
+
+	gin.SetMode(gin.ReleaseMode)
+	engine := gin.New()
+	admin.New(admin.Config{Tokens: o.Tokens, AppIDs: o.AppIDs}, proc, o.Templates, logger).Register(engine)
+	hs := httptest.NewServer(engine)
+	t.Cleanup(hs.Close)
+	return &Server{URL: hs.URL, Store: st, Proc: proc, JS: js, t: t}
+}
+
+// Push publishes a raw WeChat push for appID the way the gateway does and
+// returns its event id.
+func (s *Server) Push(appID, raw string) string {
+	s.t.Helper()
+	ev, err := schemas.ParseEvent(appID, []byte(raw))
+	if err != nil {
+		s.t.Fatalf("ParseEvent: %v", err)
+	}
+	ce, err := schemas.InboundCloudEvent(ev, time.Now())
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	b, err := json.Marshal(ce)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.PublishRaw(ev.Subject(), ce.ID, b)
+	return ce.ID
+}
+
+// PublishRaw stores data on the stream as it is, for poison messages.
+func (s *Server) PublishRaw(subject, msgID string, data []byte) {
+	s.t.Helper()
+	ack, err := s.JS.Publish(context.Background(), subject, data, jetstream.WithMsgID(msgID))
+	if err != nil {
+		s.t.Fatalf("publish: %v", err)
+	}
+	s.lastSeq = max(s.lastSeq, ack.Sequence)
+}
+
+// Drained waits until the processor has settled every inbound event published so far.
+func (s *Server) Drained() {
+	s.t.Helper()
+	deadline := time.Now().Add(waitTime)
+	for {
+		err := s.pending()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("events not settled within %v: %v", waitTime, err)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+func (s *Server) pending() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := s.JS.Consumer(ctx, schemas.StreamName, processor.ConsumerEvents)
+	if err != nil {
+		return err
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		return err
+	}
+	if info.AckFloor.Stream < s.lastSeq || info.NumPending > 0 || info.NumAckPending > 0 {
+		return fmt.Errorf("ack floor %d of %d, %d pending, %d unacknowledged",
+			info.AckFloor.Stream, s.lastSeq, info.NumPending, info.NumAckPending)
+	}
+	return nil
+}
+
+// PopupAccept returns a subscribe_msg_popup_event push in which openID accepts templateID.
+func PopupAccept(openID, templateID string, createTime int64) string {
+	return fmt.Sprintf(`{"ToUserName":"gh_97417a04a28d","FromUserName":%q,"CreateTime":%d,"MsgType":"event","Event":"subscribe_msg_popup_event","List":[{"TemplateId":%q,"SubscribeStatusString":"accept","PopupScene":0}]}`,
+		openID, createTime, templateID)
+}
+
+// Message stores a message as the send pipeline would, for the read endpoints.
+func (s *Server) Message(m *processor.Message) {
+	s.t.Helper()
+	if m.Version == 0 {
+		m.Version = 1
+	}
+	if err := s.Store.SaveMessage(context.Background(), m); err != nil {
+		s.t.Fatalf("SaveMessage: %v", err)
+	}
+}

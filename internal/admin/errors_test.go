@@ -1,0 +1,107 @@
+package admin
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"testing"
+
+	"github.com/wxgate/wxgate/internal/broker"
+	"github.com/wxgate/wxgate/internal/store"
+	"github.com/wxgate/wxgate/processor"
+	"github.com/wxgate/wxgate/schemas"
+)
+
+func TestClassify(t *testing.T) {
+	tests := []struct {
+		name       string
+		err        error
+		wantStatus int
+		wantError  string
+		wantFields int
+	}{
+		{"not found", fmt.Errorf("message m1: %w", processor.ErrNotFound), http.StatusNotFound, "not found", 0},
+		{"unknown app", errUnknownApp, http.StatusNotFound, "unknown appid", 0},
+		{"store down", fmt.Errorf("store: %w: dial tcp 10.0.0.7:27017", processor.ErrUnavailable), http.StatusServiceUnavailable, "unavailable, retry later", 0},
+		{"stream down", fmt.Errorf("publishing: %w", broker.ErrUnavailable), http.StatusServiceUnavailable, "unavailable, retry later", 0},
+		{"conflict", fmt.Errorf("consent: %w after 16 attempts", processor.ErrConflict), http.StatusConflict, "conflict, retry", 0},
+		{"permanent", fmt.Errorf("%w: result for template T", processor.ErrPermanent), http.StatusBadRequest, "invalid request", 0},
+		{"field errors", schemas.FieldErrors{{Field: "touser", Rule: "required"}}, http.StatusBadRequest, "invalid request", 1},
+		{"bad query", invalidQuery(schemas.FieldError{Field: "limit"}, schemas.FieldError{Field: "since"}), http.StatusBadRequest, "invalid query", 2},
+		{"bad cursor", fmt.Errorf("listing: %w", store.ErrBadCursor), http.StatusBadRequest, "invalid query", 1},
+		{"too large", errTooLarge, http.StatusRequestEntityTooLarge, "request body too large", 0},
+		{"anything else", errors.New("mongo: secret detail"), http.StatusInternalServerError, "internal error", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := classify(tt.err)
+			if got.status != tt.wantStatus || got.body.Error != tt.wantError || len(got.body.Fields) != tt.wantFields {
+				t.Errorf("classify(%q) = %d %q with %d fields, want %d %q with %d", tt.err, got.status, got.body.Error, len(got.body.Fields), tt.wantStatus, tt.wantError, tt.wantFields)
+			}
+		})
+	}
+}
+
+func TestParseTime(t *testing.T) {
+	tests := []struct {
+		name   string
+		in     string
+		want   string
+		wantOK bool
+	}{
+		{"RFC 3339 UTC", "2024-05-01T08:00:00Z", "2024-05-01T08:00:00Z", true},
+		{"RFC 3339 with offset", "2024-05-01T16:00:00+08:00", "2024-05-01T08:00:00Z", true},
+		{"fractional seconds", "2024-05-01T08:00:00.5Z", "2024-05-01T08:00:00.5Z", true},
+		{"unix seconds", "1714550400", "2024-05-01T08:00:00Z", true},
+		{"unix zero", "0", "1970-01-01T00:00:00Z", true},
+		{"negative", "-1", "", false},
+		{"date only", "2024-05-01", "", false},
+		{"words", "yesterday", "", false},
+		{"beyond year 9999", "253402300800", "", false},
+		{"too many digits", "99999999999999999999", "", false},
+		{"empty", "", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := parseTime(tt.in)
+			if ok != tt.wantOK || (ok && got.Format("2006-01-02T15:04:05.999999999Z07:00") != tt.want) {
+				t.Errorf("parseTime(%q) = %v, %v, want %s, %v", tt.in, got, ok, tt.want, tt.wantOK)
+			}
+		})
+	}
+}
+
+func TestAuthorized(t *testing.T) {
+	a := New(Config{Tokens: []string{"alpha", "", "beta-longer-token"}}, nil, nil, nil)
+	tests := []struct {
+		header string
+		want   bool
+	}{
+		{"Bearer alpha", true},
+		{"BEARER beta-longer-token", true},
+		{"Bearer  alpha ", true},
+		{"Bearer alph", false},
+		{"Bearer ", false},
+		{"Bearer", false},
+		{"alpha", false},
+		{"", false},
+	}
+	for _, tt := range tests {
+		if got := a.authorized(tt.header); got != tt.want {
+			t.Errorf("authorized(%q) = %v, want %v", tt.header, got, tt.want)
+		}
+	}
+	none := New(Config{Tokens: []string{""}}, nil, nil, nil)
+	for _, h := range []string{"Bearer ", "Bearer x", ""} {
+		if none.authorized(h) {
+			t.Errorf("with no tokens, authorized(%q) = true, want false", h)
+		}
+	}
+}
+
+func BenchmarkAuthorized(b *testing.B) {
+	a := New(Config{Tokens: []string{"token-one-0123456789", "token-two-0123456789", "token-three-0123456789"}}, nil, nil, nil)
+	for b.Loop() {
+		a.authorized("Bearer token-three-0123456789")
+	}
+}

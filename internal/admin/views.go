@@ -1,0 +1,146 @@
+package admin
+
+import (
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/wxgate/wxgate/processor"
+	"github.com/wxgate/wxgate/schemas"
+)
+
+// The JSON shapes of the API. They are declared here rather than taken from the
+// processor's documents, so that a change to storage cannot change the contract.
+
+// list is one page of a listing: newest first; next_cursor fetches the next
+// page and is empty on the last one.
+type list[T any] struct {
+	Items      []T    `json:"items"`
+	NextCursor string `json:"next_cursor"`
+}
+
+func newList[S any, T any](items []S, next string, view func(*S) T) list[T] {
+	out := list[T]{Items: make([]T, len(items)), NextCursor: next}
+	for i := range items {
+		out.Items[i] = view(&items[i])
+	}
+	return out
+}
+
+// accepted is the answer to a send request.
+type accepted struct {
+	ID     string `json:"id"`
+	Status string `json:"status"`
+}
+
+type messageView struct {
+	ID          string       `json:"id"`
+	ToUser      string       `json:"touser"`
+	TemplateID  string       `json:"template_id"`
+	Status      string       `json:"status"`
+	Reason      string       `json:"reason"`
+	WeChatMsgID string       `json:"wechat_msgid"`
+	ErrCode     int          `json:"errcode"`
+	ErrMsg      string       `json:"errmsg"`
+	Attempts    int          `json:"attempts"`
+	History     []statusView `json:"history"`
+	CreatedAt   time.Time    `json:"created_at"`
+	UpdatedAt   time.Time    `json:"updated_at"`
+}
+
+type statusView struct {
+	Status string    `json:"status"`
+	At     time.Time `json:"at"`
+	Detail string    `json:"detail"`
+}
+
+func viewMessage(m *processor.Message) messageView {
+	v := messageView{
+		ID: m.ID, ToUser: m.ToUser, TemplateID: m.TemplateID, Status: m.Status, Reason: m.Reason,
+		WeChatMsgID: m.WeChatMsgID, ErrCode: m.ErrCode, ErrMsg: m.ErrMsg, Attempts: m.Attempts,
+		History: make([]statusView, len(m.History)), CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt,
+	}
+	for i, h := range m.History {
+		v.History[i] = statusView{Status: h.Status, At: h.At, Detail: h.Detail}
+	}
+	return v
+}
+
+// ledger is a user's consents for one app.
+type ledger struct {
+	AppID  string `json:"appid"`
+	OpenID string `json:"openid"`
+	// RequestID is the id a consent report was recorded under; reporting again
+	// with it changes nothing. Absent from a GET.
+	RequestID string        `json:"request_id,omitempty"`
+	Consents  []consentView `json:"consents"`
+}
+
+type consentView struct {
+	TemplateID string              `json:"template_id"`
+	Kind       string              `json:"kind"`
+	Status     string              `json:"status"`
+	Grants     int                 `json:"grants"`
+	UpdatedAt  time.Time           `json:"updated_at"`
+	History    []consentChangeView `json:"history"`
+}
+
+type consentChangeView struct {
+	ID     string    `json:"id"`
+	Source string    `json:"source"`
+	Action string    `json:"action"`
+	Status string    `json:"status"`
+	Grants int       `json:"grants"`
+	At     time.Time `json:"at"`
+}
+
+// newLedger renders consents sorted by template id, so that answers are stable.
+func newLedger(appID, openID string, consents []processor.Consent) ledger {
+	l := ledger{AppID: appID, OpenID: openID, Consents: make([]consentView, 0, len(consents))}
+	for _, c := range consents {
+		cv := consentView{
+			TemplateID: c.TemplateID, Kind: c.Kind, Status: c.Status, Grants: c.Grants, UpdatedAt: c.UpdatedAt,
+			History: make([]consentChangeView, len(c.History)),
+		}
+		for i, h := range c.History {
+			cv.History[i] = consentChangeView{ID: h.ID, Source: h.Source, Action: h.Action, Status: h.Status, Grants: h.Grants, At: h.At}
+		}
+		l.Consents = append(l.Consents, cv)
+	}
+	slices.SortFunc(l.Consents, func(a, b consentView) int { return strings.Compare(a.TemplateID, b.TemplateID) })
+	return l
+}
+
+type eventView struct {
+	ID         string        `json:"id"`
+	OpenID     string        `json:"openid"`
+	Event      string        `json:"event"`
+	Subject    string        `json:"subject"`
+	ReceivedAt time.Time     `json:"received_at"`
+	Data       schemas.Event `json:"data"`
+}
+
+func viewEvent(e *processor.EventRecord) eventView {
+	return eventView{ID: e.ID, OpenID: e.OpenID, Event: e.Event, Subject: e.Subject, ReceivedAt: e.ReceivedAt, Data: e.Data}
+}
+
+type deadLetterView struct {
+	ID         string     `json:"id"`
+	AppID      string     `json:"appid"`
+	Consumer   string     `json:"consumer"`
+	Subject    string     `json:"subject"`
+	MsgID      string     `json:"msg_id"`
+	Data       string     `json:"data"`
+	Reason     string     `json:"reason"`
+	Deliveries int        `json:"deliveries"`
+	At         time.Time  `json:"at"`
+	Redrives   int        `json:"redrives"`
+	RedrivenAt *time.Time `json:"redriven_at,omitempty"`
+}
+
+func viewDeadLetter(d *processor.DeadLetter) deadLetterView {
+	return deadLetterView{
+		ID: d.ID, AppID: d.AppID, Consumer: d.Consumer, Subject: d.Subject, MsgID: d.MsgID, Data: d.Data,
+		Reason: d.Reason, Deliveries: d.Deliveries, At: d.At, Redrives: d.Redrives, RedrivenAt: d.RedrivenAt,
+	}
+}
