@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/wxgate/wxgate/internal/sim"
 	"github.com/wxgate/wxgate/internal/wechat"
 	"github.com/wxgate/wxgate/processor"
@@ -247,4 +249,94 @@ func TestIdempotencyKeyNamesOneMessage(t *testing.T) {
 	if c := f.consent(openID, tplOnce); c.Grants != 1 {
 		t.Errorf("grants = %d, want 1 (two accepts, one send)", c.Grants)
 	}
+}
+
+// TestProcessorsShareOneToken runs several processors, each with its own token
+// manager and API client as separate instances would have, sharing one stream and
+// one store, sending for one app for more than two token lifetimes. With
+// /cgi-bin/token, where every fetch invalidates the previous token after a short
+// overlap, uncoordinated instances would fetch per instance and kick each other's
+// tokens out; together they must fetch one token per refresh interval and never
+// be refused a token.
+func TestProcessorsShareOneToken(t *testing.T) {
+	const (
+		instances    = 3
+		ttl          = 2 * time.Second
+		refreshAhead = 500 * time.Millisecond
+		duration     = 5 * time.Second
+	)
+	f := newFixture(t)
+	s, base, err := sim.Start(sim.Config{
+		Apps: []sim.AppConfig{{
+			AppID: appID, Secret: "app-secret-for-tests", Token: "tok", EncodingAESKey: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+			Templates: []sim.Template{{ID: tplLong, Title: "Notice", Type: sim.TemplateLongTerm, Content: "内容:{{thing1.DATA}}"}},
+		}},
+		TokenTTL: ttl, TokenOverlap: 100 * time.Millisecond, NoSentEvents: true,
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	apps := []wechat.App{{AppID: appID, Secret: "app-secret-for-tests", APIBase: base, TokenAPI: wechat.TokenAPIPlain}}
+	// The token managers refresh from their start until the stats are read.
+	alive := time.Now()
+	for range instances {
+		hc := &http.Client{Timeout: 5 * time.Second}
+		tokens, err := wechat.NewTokens(context.Background(), f.js, apps, hc, slog.New(slog.NewTextHandler(io.Discard, nil)), wechat.TokenOptions{RefreshAhead: refreshAhead})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(tokens.Close)
+		cfg := f.cfg
+		cfg.Sender = wechat.NewClient(apps, tokens, hc)
+		p, err := processor.New(f.st, f.js, f.pub, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); _ = p.Run(ctx) }()
+		t.Cleanup(func() { cancel(); <-done })
+	}
+	users := make([]string, 6)
+	for i := range users {
+		users[i] = fmt.Sprintf("oShared%02d_xxxxxxxxxxxxxxxxxxxx", i)
+		if err := s.Subscribe(appID, users[i], sim.ActionAccept, tplLong); err != nil {
+			t.Fatal(err)
+		}
+		f.publish(popup(users[i], f.tick(), tplLong, "accept"))
+	}
+	f.drained()
+
+	var ids []string
+	start := time.Now()
+	for i := 0; time.Since(start) < duration; i++ {
+		req := &schemas.SendRequest{ToUser: users[i%len(users)], TemplateID: tplLong, Data: map[string]string{"thing1": "Hello"}}
+		m, err := f.proc.RequestSend(context.Background(), appID, req, "")
+		if err != nil {
+			t.Fatalf("RequestSend: %v", err)
+		}
+		ids = append(ids, m.ID)
+		time.Sleep(25 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	for _, id := range ids {
+		if m := f.settled(id); m.Status != processor.StatusSent {
+			t.Fatalf("message %s = %s (%s), want sent", id, m.Status, m.Reason)
+		}
+	}
+	st := s.Stats()
+	window := time.Since(alive)
+	if st.Sends[40001] != 0 || st.Sends[40014] != 0 || st.Sends[42001] != 0 {
+		t.Errorf("sends refused for their token: %v", st.Sends)
+	}
+	// One fetch per refresh interval (lifetime minus the refresh-ahead margin) while
+	// the managers were alive, plus the first; at least one per lifetime while sending.
+	fetches := st.Apps[appID].TokenCalls
+	most := int64(window/(ttl-refreshAhead)) + 1
+	if fetches < int64(elapsed/ttl) || fetches > most {
+		t.Errorf("%d processors fetched %d tokens in %v, want one per %v (at most %d)", instances, fetches, window.Round(time.Millisecond), ttl-refreshAhead, most)
+	}
+	t.Logf("%d sends by %d processors in %v; %d token fetches in the %v the token managers ran",
+		len(ids), instances, elapsed.Round(time.Millisecond), fetches, window.Round(time.Millisecond))
 }
