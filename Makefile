@@ -1,0 +1,44 @@
+# wxgate: run `make` or `make help` for the targets.
+GO       ?= go
+FUZZTIME ?= 20s
+CONFIG   ?= examples/wxgate.yaml
+
+.PHONY: help run sim build test fuzz bench bench-gateway bench-store lint
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+run: ## run wxgate serve on the embedded default (embedded NATS and store under ./data)
+	$(GO) run ./cmd/wxgate serve --config $(CONFIG)
+
+sim: ## run the WeChat simulator for the apps of $(CONFIG) on 127.0.0.1:9090
+	$(GO) run ./cmd/wxgate sim --config $(CONFIG)
+
+build: ## build bin/wxgate
+	$(GO) build -trimpath -o bin/wxgate ./cmd/wxgate
+
+test: ## run the whole test suite with the race detector (what CI runs)
+	$(GO) test -race ./...
+
+fuzz: ## run every fuzz target for $(FUZZTIME)
+	@for pkg in $$($(GO) list ./...); do \
+		for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "== $$pkg $$target"; \
+			$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+bench: ## run the Go benchmarks (crypto, schemas, gateway, wechat)
+	$(GO) test -run '^$$' -bench . -benchmem ./crypto/ ./schemas/ ./gateway/ ./internal/wechat/
+
+bench-gateway: ## load-test the gateway over loopback against a bare Gin handler
+	$(GO) run ./bench/gateway -n 20000 -c 64
+
+bench-store: ## events applied per second vs raw upserts, on SQLite then PostgreSQL
+	$(GO) test -run '^$$' -bench 'BenchmarkEventsApplied' -benchtime 1x ./processor/
+	bash bench/store/postgres.sh
+
+lint: ## gofmt, go vet, and golangci-lint when it is installed
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	$(GO) vet ./...
+	@if command -v golangci-lint >/dev/null; then golangci-lint run; else echo "golangci-lint not installed; skipped"; fi
