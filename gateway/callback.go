@@ -88,11 +88,11 @@ func (s *Server) receive(c *gin.Context) (string, error) {
 		return "", err
 	}
 
-	ev, err := schemas.ParseEvent(app.AppID, msg)
+	ev, id, err := schemas.ParseEventWithID(app.AppID, msg)
 	if err != nil {
 		return "", err
 	}
-	ce, err := schemas.InboundCloudEvent(ev, s.now())
+	ce, err := schemas.InboundCloudEventWithID(ev, id, s.now())
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", schemas.ErrMalformed, err)
 	}

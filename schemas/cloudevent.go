@@ -75,11 +75,20 @@ func InboundCloudEvent(e *Event, received time.Time) (CloudEvent, error) {
 	if e == nil {
 		return CloudEvent{}, malformedf("cloudevent: no event")
 	}
+	return InboundCloudEventWithID(e, e.ID(), received)
+}
+
+// InboundCloudEventWithID is InboundCloudEvent with the id already known, as
+// ParseEventWithID returns it.
+func InboundCloudEventWithID(e *Event, id string, received time.Time) (CloudEvent, error) {
+	if e == nil {
+		return CloudEvent{}, malformedf("cloudevent: no event")
+	}
 	t := received
 	if e.CreateTime > 0 {
 		t = time.Unix(e.CreateTime, 0)
 	}
-	return NewCloudEvent(e.ID(), e.AppID, e.Type(), e.OpenID, t, e)
+	return NewCloudEvent(id, e.AppID, e.Type(), e.OpenID, t, e)
 }
 
 // DecodeCloudEvent decodes one envelope strictly: a single JSON object with

@@ -48,14 +48,18 @@ const eventIDHexLen = 32
 // ID is deterministic, caches nothing, and is safe for concurrent use as long
 // as the Event is not being modified.
 func (e *Event) ID() string {
-	root := e.canonicalDocument()
+	return documentID(e.AppID, e.canonicalDocument())
+}
+
+// documentID hashes a canonical document (items lifted, Encrypt dropped) as ID describes.
+func documentID(appID string, root *docNode) string {
 	var leaves []docLeafPair
 	leaves = collectLeaves(root, nil, leaves)
 	slices.SortFunc(leaves, func(a, b docLeafPair) int { return bytes.Compare(a.path, b.path) })
 
 	var buf []byte
 	buf = appendLenPrefixed(buf, []byte(eventIDLabel))
-	buf = appendLenPrefixed(buf, []byte(e.AppID))
+	buf = appendLenPrefixed(buf, []byte(appID))
 	buf = binary.AppendUvarint(buf, uint64(len(leaves)))
 	for _, l := range leaves {
 		buf = appendLenPrefixed(buf, l.path)

@@ -185,3 +185,21 @@ func BenchmarkEventID(b *testing.B) {
 		_ = e.ID()
 	}
 }
+
+// TestParseEventWithIDMatchesID checks that the id hashed from ParseEvent's own
+// document is the id ID computes from Raw, for every sample.
+func TestParseEventWithIDMatchesID(t *testing.T) {
+	for name, msg := range map[string]string{
+		"xml popup":   `<xml><ToUserName><![CDATA[gh_1]]></ToUserName><FromUserName><![CDATA[o1]]></FromUserName><CreateTime>1610969440</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[subscribe_msg_popup_event]]></Event><SubscribeMsgPopupEvent><List><TemplateId><![CDATA[T1]]></TemplateId><SubscribeStatusString><![CDATA[accept]]></SubscribeStatusString><PopupScene>2</PopupScene></List></SubscribeMsgPopupEvent></xml>`,
+		"json sent":   `{"ToUserName":"gh_1","FromUserName":"o1","CreateTime":"1620963428","MsgType":"event","Event":"subscribe_msg_sent_event","List":{"TemplateId":"T1","MsgID":"1864323726461255680","ErrorCode":"0","ErrorStatus":"success"}}`,
+		"compat json": `{"ToUserName":"gh_1","FromUserName":"o1","CreateTime":1,"MsgType":"text","Content":"hi","MsgId":7,"Encrypt":"abc"}`,
+	} {
+		e, id, err := ParseEventWithID("wx0123456789abcdef", []byte(msg))
+		if err != nil {
+			t.Fatalf("%s: ParseEventWithID = %v", name, err)
+		}
+		if want := e.ID(); id != want {
+			t.Errorf("%s: ParseEventWithID id = %s, want ID() = %s", name, id, want)
+		}
+	}
+}

@@ -31,23 +31,40 @@ const (
 // checked with Validate. Every failure wraps ErrMalformed. ParseEvent is
 // safe for concurrent use.
 func ParseEvent(appID string, msg []byte) (*Event, error) {
+	e, _, err := parseEvent(appID, msg)
+	return e, err
+}
+
+// ParseEventWithID is ParseEvent that also returns the event's ID, hashed from
+// the document just parsed rather than by parsing Raw again: the gateway's path.
+func ParseEventWithID(appID string, msg []byte) (*Event, string, error) {
+	e, root, err := parseEvent(appID, msg)
+	if err != nil {
+		return nil, "", err
+	}
+	// The parsed document is canonical but for the transport field Encrypt.
+	root.remove("Encrypt")
+	return e, documentID(appID, root), nil
+}
+
+func parseEvent(appID string, msg []byte) (*Event, *docNode, error) {
 	f, err := DetectFormat(msg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	root, err := parseDocument(f, msg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	e, err := eventFromDocument(appID, root, liftItems(root))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	e.Raw = string(msg)
 	if err := Validate(e); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return e, nil
+	return e, root, nil
 }
 
 // liftItems gathers the items of a message, from a top-level List and from
