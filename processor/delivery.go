@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/wxgate/wxgate/schemas"
 )
 
 // Message statuses. A message moves queued -> sending -> sent -> delivered or
@@ -124,24 +126,9 @@ func (m *Message) ApplyOutcome(o Outcome) bool {
 	return m.Transition(to, detail, o.At) == nil
 }
 
-// DeliveryChange is the data of a wechat.{appid}.delivery.{status} event.
-type DeliveryChange struct {
-	ID          string    `json:"id"`
-	AppID       string    `json:"appid"`
-	ToUser      string    `json:"touser"`
-	TemplateID  string    `json:"template_id"`
-	Status      string    `json:"status"`
-	Reason      string    `json:"reason,omitempty"`
-	WeChatMsgID string    `json:"wechat_msgid,omitempty"`
-	ErrCode     int       `json:"errcode"`
-	ErrMsg      string    `json:"errmsg,omitempty"`
-	Attempts    int       `json:"attempts"`
-	At          time.Time `json:"at"`
-}
-
 // Change returns the delivery event for m's current status.
-func (m *Message) Change() DeliveryChange {
-	return DeliveryChange{
+func (m *Message) Change() schemas.DeliveryChange {
+	return schemas.DeliveryChange{
 		ID: m.ID, AppID: m.AppID, ToUser: m.ToUser, TemplateID: m.TemplateID, Status: m.Status,
 		Reason: m.Reason, WeChatMsgID: m.WeChatMsgID, ErrCode: m.ErrCode, ErrMsg: m.ErrMsg,
 		Attempts: m.Attempts, At: m.UpdatedAt,

@@ -3,6 +3,8 @@ package processor
 import (
 	"slices"
 	"time"
+
+	"github.com/wxgate/wxgate/schemas"
 )
 
 // Consent kinds.
@@ -71,8 +73,8 @@ type Consent struct {
 	Version int64 `bson:"version" json:"-"`
 }
 
-// ConsentChange is one entry of a consent's history and the data of a
-// wechat.{appid}.consent.{status} event.
+// ConsentChange is one entry of a consent's history; Published gives the data
+// of the wechat.{appid}.consent.{event} event that announces it.
 type ConsentChange struct {
 	// ID identifies the change's cause: an event id and template, a report id, a message id.
 	ID         string    `bson:"id" json:"id"`
@@ -85,6 +87,14 @@ type ConsentChange struct {
 	Status     string    `bson:"status" json:"status"`
 	Grants     int       `bson:"grants" json:"grants"`
 	At         time.Time `bson:"at" json:"at"`
+}
+
+// Published returns the change as it is published.
+func (c ConsentChange) Published() schemas.ConsentChange {
+	return schemas.ConsentChange{
+		ID: c.ID, AppID: c.AppID, OpenID: c.OpenID, TemplateID: c.TemplateID, Source: c.Source,
+		Action: c.Action, Kind: c.Kind, Status: c.Status, Grants: c.Grants, At: c.At,
+	}
 }
 
 // Event is the name of the consent event this change publishes: the new status,

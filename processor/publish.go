@@ -46,7 +46,7 @@ func (p *Processor) publishConsent(ctx context.Context, ch ConsentChange) error 
 	event := ch.Event()
 	id := changeID("consent", ch.AppID, ch.OpenID, ch.TemplateID, ch.ID)
 	typ := "wxgate.consent." + schemas.SubjectToken(event)
-	ce, err := schemas.NewCloudEvent(id, ch.AppID, typ, ch.OpenID, ch.At, ch)
+	ce, err := schemas.NewCloudEvent(id, ch.AppID, typ, ch.OpenID, ch.At, ch.Published())
 	return p.publish(ctx, schemas.ConsentSubject(ch.AppID, event), id, typ, ce, err)
 }
 

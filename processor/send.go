@@ -58,15 +58,6 @@ var ErrDuplicateRequest = errors.New("idempotency key already used")
 // errNoConsent refuses a send for which the ledger holds no consent.
 var errNoConsent = errors.New("no consent")
 
-// sendData is the data of a wxgate.send event: the message to send, by id. The
-// message document stays the source of truth.
-type sendData struct {
-	ID         string `json:"id"`
-	AppID      string `json:"appid"`
-	ToUser     string `json:"touser"`
-	TemplateID string `json:"template_id"`
-}
-
 // newMessageID derives the id from the idempotency key when there is one, so the
 // same key always names the same message; otherwise it is time-ordered and random.
 func newMessageID(appID, idempotencyKey string, now time.Time) string {
@@ -105,7 +96,7 @@ func (p *Processor) RequestSend(ctx context.Context, appID string, req *schemas.
 		return nil, err
 	}
 	id := changeID("send", m.ID)
-	data := sendData{ID: m.ID, AppID: appID, ToUser: m.ToUser, TemplateID: m.TemplateID}
+	data := schemas.SendRequested{ID: m.ID, AppID: appID, ToUser: m.ToUser, TemplateID: m.TemplateID}
 	ce, err := schemas.NewCloudEvent(id, appID, "wxgate.send", m.ToUser, now, data)
 	if err := p.publish(ctx, schemas.SendSubject(appID), id, "wxgate.send", ce, err); err != nil {
 		return m, err
@@ -166,7 +157,7 @@ func (p *Processor) handleSend(ctx context.Context, msg jetstream.Msg) error {
 	if err != nil {
 		return permanentf("send event: %v", err)
 	}
-	var d sendData
+	var d schemas.SendRequested
 	if err := json.Unmarshal(ce.Data, &d); err != nil || d.ID == "" || d.AppID == "" {
 		return permanentf("send event %s: data is not a send request", ce.ID)
 	}

@@ -23,6 +23,9 @@ func schemaRows() []schemaRow {
 	return []schemaRow{
 		{file: "inbound-event.json", typ: reflect.TypeFor[Event]()},
 		{file: "cloudevent.json", typ: reflect.TypeFor[CloudEvent]()},
+		{file: "consent-change.json", typ: reflect.TypeFor[ConsentChange]()},
+		{file: "delivery-change.json", typ: reflect.TypeFor[DeliveryChange]()},
+		{file: "send-requested.json", typ: reflect.TypeFor[SendRequested]()},
 	}
 }
 
