@@ -15,6 +15,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/wxgate/wxgate/internal/admin"
 	"github.com/wxgate/wxgate/schemas"
 )
 
@@ -217,10 +218,7 @@ func (o ops) send(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	req := schemas.SendRequest{ToUser: *to, TemplateID: *tmpl, Page: *page, Data: values, MiniprogramState: *state, Lang: *lang}
-	var out struct {
-		ID     string `json:"id"`
-		Status string `json:"status"`
-	}
+	var out admin.Accepted
 	reply, err := c.post(ctx, apiPath("apps", *app, "messages"), req, &out, "Idempotency-Key", *key)
 	if err != nil {
 		return failed(stderr, err)
@@ -232,26 +230,6 @@ func (o ops) send(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fmt.Fprintln(tw, "ID\tSTATUS")
 	fmt.Fprintf(tw, "%s\t%s\n", cell(out.ID), cell(out.Status))
 	return tw.Flush()
-}
-
-// messageReply is a message as the admin API shows it.
-type messageReply struct {
-	ID          string    `json:"id"`
-	ToUser      string    `json:"touser"`
-	TemplateID  string    `json:"template_id"`
-	Status      string    `json:"status"`
-	Reason      string    `json:"reason"`
-	WeChatMsgID string    `json:"wechat_msgid"`
-	ErrCode     int       `json:"errcode"`
-	ErrMsg      string    `json:"errmsg"`
-	Attempts    int       `json:"attempts"`
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
-	History     []struct {
-		Status string    `json:"status"`
-		At     time.Time `json:"at"`
-		Detail string    `json:"detail"`
-	} `json:"history"`
 }
 
 // status: wxgate status --app APPID MESSAGE_ID
@@ -269,7 +247,7 @@ func (o ops) status(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	var m messageReply
+	var m admin.MessageView
 	reply, err := c.get(ctx, apiPath("apps", *app, "messages", pos[0]), nil, &m)
 	if err != nil {
 		return failed(stderr, err)
@@ -292,20 +270,6 @@ func (o ops) status(ctx context.Context, args []string, stdout, stderr io.Writer
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", cell(h.Status), stamp(h.At), cell(h.Detail))
 	}
 	return tw.Flush()
-}
-
-// ledgerReply is a consent ledger as the admin API shows it.
-type ledgerReply struct {
-	AppID     string `json:"appid"`
-	OpenID    string `json:"openid"`
-	RequestID string `json:"request_id"`
-	Consents  []struct {
-		TemplateID string    `json:"template_id"`
-		Kind       string    `json:"kind"`
-		Status     string    `json:"status"`
-		Grants     int       `json:"grants"`
-		UpdatedAt  time.Time `json:"updated_at"`
-	} `json:"consents"`
 }
 
 // consent: wxgate consent --app APPID OPENID [--report TEMPLATE_ID=RESULT...]
@@ -341,7 +305,7 @@ func (o ops) consent(ctx context.Context, args []string, stdout, stderr io.Write
 	if err != nil {
 		return err
 	}
-	var l ledgerReply
+	var l admin.Ledger
 	var reply []byte
 	if len(results) > 0 {
 		body := map[string]any{"openid": pos[0], "results": results}
@@ -414,25 +378,11 @@ func (p pageFlags) query(q url.Values, now time.Time) error {
 	return nil
 }
 
-// listReply is one page of a listing.
-type listReply[T any] struct {
-	Items      []T    `json:"items"`
-	NextCursor string `json:"next_cursor"`
-}
-
 // printMore tells how to fetch the next page.
 func printMore(w io.Writer, next string) {
 	if next != "" {
 		fmt.Fprintf(w, "more: repeat with --cursor %s\n", cell(next))
 	}
-}
-
-type eventReply struct {
-	ID         string        `json:"id"`
-	OpenID     string        `json:"openid"`
-	Event      string        `json:"event"`
-	ReceivedAt time.Time     `json:"received_at"`
-	Data       schemas.Event `json:"data"`
 }
 
 // audit: wxgate audit --app APPID [filters] [--events]
@@ -469,7 +419,7 @@ func (o ops) audit(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if *events {
 		setIf(q, "openid", *to)
 		setIf(q, "event", *event)
-		var l listReply[eventReply]
+		var l admin.List[admin.EventView]
 		reply, err := c.get(ctx, apiPath("apps", *app, "events"), q, &l)
 		if err != nil {
 			return failed(stderr, err)
@@ -491,7 +441,7 @@ func (o ops) audit(ctx context.Context, args []string, stdout, stderr io.Writer)
 	setIf(q, "touser", *to)
 	setIf(q, "template_id", *tmpl)
 	setIf(q, "status", *status)
-	var l listReply[messageReply]
+	var l admin.List[admin.MessageView]
 	reply, err := c.get(ctx, apiPath("apps", *app, "messages"), q, &l)
 	if err != nil {
 		return failed(stderr, err)
@@ -522,17 +472,6 @@ func items(its []schemas.Item) string {
 		parts = append(parts, shorten(it.TemplateID, 12)+":"+s)
 	}
 	return strings.Join(parts, " ")
-}
-
-type deadLetterReply struct {
-	ID         string    `json:"id"`
-	AppID      string    `json:"appid"`
-	Consumer   string    `json:"consumer"`
-	Subject    string    `json:"subject"`
-	Reason     string    `json:"reason"`
-	Deliveries int       `json:"deliveries"`
-	At         time.Time `json:"at"`
-	Redrives   int       `json:"redrives"`
 }
 
 // dlq: wxgate dlq [list] [filters] | wxgate dlq redrive ID
@@ -575,7 +514,7 @@ func (o ops) dlq(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	setIf(q, "appid", *app)
 	setIf(q, "consumer", *consumer)
-	var l listReply[deadLetterReply]
+	var l admin.List[admin.DeadLetterView]
 	reply, err := c.get(ctx, "/dlq", q, &l)
 	if err != nil {
 		return failed(stderr, err)
@@ -601,7 +540,7 @@ func (o ops) redrive(ctx context.Context, f *opsFlags, id string, stdout, stderr
 	if err != nil {
 		return err
 	}
-	var d deadLetterReply
+	var d admin.DeadLetterView
 	reply, err := c.post(ctx, apiPath("dlq", id, "redrive"), nil, &d)
 	if err != nil {
 		return failed(stderr, err)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxgate/wxgate/internal/admin"
 	"github.com/wxgate/wxgate/internal/admin/admintest"
 )
 
@@ -214,7 +215,7 @@ func TestOpsConsentReport(t *testing.T) {
 		}
 	}
 	stdout, _, err = opsRun(t, env, "consent", "--json", "--app", opsApp, opsOpenID)
-	var l ledgerReply
+	var l admin.Ledger
 	if err != nil || json.Unmarshal([]byte(stdout), &l) != nil || len(l.Consents) != 2 {
 		t.Errorf("consent --json = %v %q, want the ledger's JSON with 2 consents", err, stdout)
 	}

@@ -49,7 +49,7 @@ func (a *API) sendMessage(c *gin.Context) error {
 		return fmt.Errorf("request send: no message returned (err %v)", err)
 	}
 	c.Header("Location", "/v1/apps/"+appID+"/messages/"+m.ID)
-	c.JSON(http.StatusAccepted, accepted{ID: m.ID, Status: m.Status})
+	c.JSON(http.StatusAccepted, Accepted{ID: m.ID, Status: m.Status})
 	return nil
 }
 

@@ -10,30 +10,32 @@ import (
 )
 
 // The JSON shapes of the API. They are declared here rather than taken from the
-// processor's documents, so that a change to storage cannot change the contract.
+// processor's documents, so that a change to storage cannot change the contract,
+// and exported so that clients (the wxgate CLI) decode the same types.
 
-// list is one page of a listing: newest first; next_cursor fetches the next
+// List is one page of a listing: newest first; NextCursor fetches the next
 // page and is empty on the last one.
-type list[T any] struct {
+type List[T any] struct {
 	Items      []T    `json:"items"`
 	NextCursor string `json:"next_cursor"`
 }
 
-func newList[S any, T any](items []S, next string, view func(*S) T) list[T] {
-	out := list[T]{Items: make([]T, len(items)), NextCursor: next}
+func newList[S any, T any](items []S, next string, view func(*S) T) List[T] {
+	out := List[T]{Items: make([]T, len(items)), NextCursor: next}
 	for i := range items {
 		out.Items[i] = view(&items[i])
 	}
 	return out
 }
 
-// accepted is the answer to a send request.
-type accepted struct {
+// Accepted is the answer to a send request.
+type Accepted struct {
 	ID     string `json:"id"`
 	Status string `json:"status"`
 }
 
-type messageView struct {
+// MessageView is one message: GET /v1/apps/{appid}/messages/{id} and the items of a message listing.
+type MessageView struct {
 	ID          string       `json:"id"`
 	ToUser      string       `json:"touser"`
 	TemplateID  string       `json:"template_id"`
@@ -43,49 +45,52 @@ type messageView struct {
 	ErrCode     int          `json:"errcode"`
 	ErrMsg      string       `json:"errmsg"`
 	Attempts    int          `json:"attempts"`
-	History     []statusView `json:"history"`
+	History     []StatusView `json:"history"`
 	CreatedAt   time.Time    `json:"created_at"`
 	UpdatedAt   time.Time    `json:"updated_at"`
 }
 
-type statusView struct {
+// StatusView is one entry of a message's history.
+type StatusView struct {
 	Status string    `json:"status"`
 	At     time.Time `json:"at"`
 	Detail string    `json:"detail"`
 }
 
-func viewMessage(m *processor.Message) messageView {
-	v := messageView{
+func viewMessage(m *processor.Message) MessageView {
+	v := MessageView{
 		ID: m.ID, ToUser: m.ToUser, TemplateID: m.TemplateID, Status: m.Status, Reason: m.Reason,
 		WeChatMsgID: m.WeChatMsgID, ErrCode: m.ErrCode, ErrMsg: m.ErrMsg, Attempts: m.Attempts,
-		History: make([]statusView, len(m.History)), CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt,
+		History: make([]StatusView, len(m.History)), CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt,
 	}
 	for i, h := range m.History {
-		v.History[i] = statusView{Status: h.Status, At: h.At, Detail: h.Detail}
+		v.History[i] = StatusView{Status: h.Status, At: h.At, Detail: h.Detail}
 	}
 	return v
 }
 
-// ledger is a user's consents for one app.
-type ledger struct {
+// Ledger is a user's consents for one app.
+type Ledger struct {
 	AppID  string `json:"appid"`
 	OpenID string `json:"openid"`
 	// RequestID is the id a consent report was recorded under; reporting again
 	// with it changes nothing. Absent from a GET.
 	RequestID string        `json:"request_id,omitempty"`
-	Consents  []consentView `json:"consents"`
+	Consents  []ConsentView `json:"consents"`
 }
 
-type consentView struct {
+// ConsentView is the user's consent for one template.
+type ConsentView struct {
 	TemplateID string              `json:"template_id"`
 	Kind       string              `json:"kind"`
 	Status     string              `json:"status"`
 	Grants     int                 `json:"grants"`
 	UpdatedAt  time.Time           `json:"updated_at"`
-	History    []consentChangeView `json:"history"`
+	History    []ConsentChangeView `json:"history"`
 }
 
-type consentChangeView struct {
+// ConsentChangeView is one entry of a consent's history.
+type ConsentChangeView struct {
 	ID     string    `json:"id"`
 	Source string    `json:"source"`
 	Action string    `json:"action"`
@@ -95,23 +100,24 @@ type consentChangeView struct {
 }
 
 // newLedger renders consents sorted by template id, so that answers are stable.
-func newLedger(appID, openID string, consents []processor.Consent) ledger {
-	l := ledger{AppID: appID, OpenID: openID, Consents: make([]consentView, 0, len(consents))}
+func newLedger(appID, openID string, consents []processor.Consent) Ledger {
+	l := Ledger{AppID: appID, OpenID: openID, Consents: make([]ConsentView, 0, len(consents))}
 	for _, c := range consents {
-		cv := consentView{
+		cv := ConsentView{
 			TemplateID: c.TemplateID, Kind: c.Kind, Status: c.Status, Grants: c.Grants, UpdatedAt: c.UpdatedAt,
-			History: make([]consentChangeView, len(c.History)),
+			History: make([]ConsentChangeView, len(c.History)),
 		}
 		for i, h := range c.History {
-			cv.History[i] = consentChangeView{ID: h.ID, Source: h.Source, Action: h.Action, Status: h.Status, Grants: h.Grants, At: h.At}
+			cv.History[i] = ConsentChangeView{ID: h.ID, Source: h.Source, Action: h.Action, Status: h.Status, Grants: h.Grants, At: h.At}
 		}
 		l.Consents = append(l.Consents, cv)
 	}
-	slices.SortFunc(l.Consents, func(a, b consentView) int { return strings.Compare(a.TemplateID, b.TemplateID) })
+	slices.SortFunc(l.Consents, func(a, b ConsentView) int { return strings.Compare(a.TemplateID, b.TemplateID) })
 	return l
 }
 
-type eventView struct {
+// EventView is one received callback event.
+type EventView struct {
 	ID         string        `json:"id"`
 	OpenID     string        `json:"openid"`
 	Event      string        `json:"event"`
@@ -120,11 +126,12 @@ type eventView struct {
 	Data       schemas.Event `json:"data"`
 }
 
-func viewEvent(e *processor.EventRecord) eventView {
-	return eventView{ID: e.ID, OpenID: e.OpenID, Event: e.Event, Subject: e.Subject, ReceivedAt: e.ReceivedAt, Data: e.Data}
+func viewEvent(e *processor.EventRecord) EventView {
+	return EventView{ID: e.ID, OpenID: e.OpenID, Event: e.Event, Subject: e.Subject, ReceivedAt: e.ReceivedAt, Data: e.Data}
 }
 
-type deadLetterView struct {
+// DeadLetterView is one dead letter.
+type DeadLetterView struct {
 	ID         string     `json:"id"`
 	AppID      string     `json:"appid"`
 	Consumer   string     `json:"consumer"`
@@ -138,8 +145,8 @@ type deadLetterView struct {
 	RedrivenAt *time.Time `json:"redriven_at,omitempty"`
 }
 
-func viewDeadLetter(d *processor.DeadLetter) deadLetterView {
-	return deadLetterView{
+func viewDeadLetter(d *processor.DeadLetter) DeadLetterView {
+	return DeadLetterView{
 		ID: d.ID, AppID: d.AppID, Consumer: d.Consumer, Subject: d.Subject, MsgID: d.MsgID, Data: d.Data,
 		Reason: d.Reason, Deliveries: d.Deliveries, At: d.At, Redrives: d.Redrives, RedrivenAt: d.RedrivenAt,
 	}
