@@ -61,9 +61,18 @@ func (s *Store) Consents(ctx context.Context, appID, openID string) ([]processor
 	return out, nil
 }
 
-// Message reads one message of an app.
+// Message reads one message of an app. It filters by _id alone and checks the
+// app here: the embedded store evaluates a filter on several fields outside the
+// database, over every document.
 func (s *Store) Message(ctx context.Context, appID, id string) (*processor.Message, error) {
-	return get[processor.Message](ctx, s.coll(collMessages), bson.M{"_id": id, "appid": appID})
+	m, err := get[processor.Message](ctx, s.coll(collMessages), bson.M{"_id": id})
+	if err != nil {
+		return nil, err
+	}
+	if m.AppID != appID {
+		return nil, processor.ErrNotFound
+	}
+	return m, nil
 }
 
 // MessageByWeChatID finds a message by WeChat's msgid.
