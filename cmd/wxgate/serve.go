@@ -170,6 +170,7 @@ func runNode(ctx context.Context, cfg config.Config, r roles, logw io.Writer) er
 		if err != nil {
 			return err
 		}
+		defer tokens.Close()
 		client := wechat.NewClient(apps, tokens, httpClient)
 		templates := wechat.NewTemplateCache(client, templateTTL)
 		proc, err = processor.New(st, js, pub, log, reg, processor.Config{
