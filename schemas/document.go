@@ -260,105 +260,6 @@ func parseXMLElement(d *xml.Decoder, depth int) (*docNode, error) {
 	}
 }
 
-// parseJSONDocument parses a JSON message: exactly one object.
-func parseJSONDocument(b []byte) (*docNode, error) {
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.UseNumber()
-	tok, err := d.Token()
-	if err != nil {
-		return nil, jsonSyntax(err)
-	}
-	if tok != json.Delim('{') {
-		return nil, malformedf("json: top level is not an object")
-	}
-	root, err := parseJSONValue(d, tok, 1)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := d.Token(); !errors.Is(err, io.EOF) {
-		return nil, malformedf("json: data after the top-level object")
-	}
-	return root, nil
-}
-
-// parseJSONValue parses the value that starts with tok.
-func parseJSONValue(d *json.Decoder, tok json.Token, depth int) (*docNode, error) {
-	if depth > maxDocDepth {
-		return nil, malformedf("json: nested deeper than %d", maxDocDepth)
-	}
-	switch t := tok.(type) {
-	case json.Delim:
-		switch t {
-		case '{':
-			return parseJSONObject(d, depth)
-		case '[':
-			return parseJSONArray(d, depth)
-		}
-		return nil, malformedf("json: unexpected %v", t)
-	case string:
-		return &docNode{kind: docLeaf, text: strings.TrimSpace(t)}, nil
-	case json.Number:
-		return &docNode{kind: docLeaf, text: string(t)}, nil
-	case bool:
-		if t {
-			return &docNode{kind: docLeaf, text: "true"}, nil
-		}
-		return &docNode{kind: docLeaf, text: "false"}, nil
-	case nil:
-		return &docNode{kind: docLeaf}, nil
-	}
-	return nil, malformedf("json: unexpected token")
-}
-
-func parseJSONObject(d *json.Decoder, depth int) (*docNode, error) {
-	obj := newDocObject()
-	for {
-		tok, err := d.Token()
-		if err != nil {
-			return nil, jsonSyntax(err)
-		}
-		if tok == json.Delim('}') {
-			return obj, nil
-		}
-		key, ok := tok.(string)
-		if !ok {
-			return nil, malformedf("json: object key is not a string")
-		}
-		if _, dup := obj.vals[key]; dup {
-			// encoding/json would keep the last value and other readers the
-			// first; refuse rather than pick one.
-			return nil, malformedf("json: duplicate key before offset %d", d.InputOffset())
-		}
-		tok, err = d.Token()
-		if err != nil {
-			return nil, jsonSyntax(err)
-		}
-		v, err := parseJSONValue(d, tok, depth+1)
-		if err != nil {
-			return nil, err
-		}
-		obj.set(key, v)
-	}
-}
-
-func parseJSONArray(d *json.Decoder, depth int) (*docNode, error) {
-	list := &docNode{kind: docList}
-	for {
-		tok, err := d.Token()
-		if err != nil {
-			return nil, jsonSyntax(err)
-		}
-		if tok == json.Delim(']') {
-			return list, nil
-		}
-		v, err := parseJSONValue(d, tok, depth+1)
-		if err != nil {
-			return nil, err
-		}
-		list.elems = append(list.elems, v)
-	}
-}
-
 // shortName cuts a field name from the input before it goes into an error
 // message, so a hostile body cannot make errors arbitrarily long.
 func shortName(s string) string {
@@ -381,11 +282,6 @@ func xmlSyntax(err error) error {
 		return malformedf("xml: syntax error on line %d", se.Line)
 	}
 	return malformedf("xml: unreadable")
-}
-
-// jsonSyntax reports a JSON reader error by position only.
-func jsonSyntax(err error) error {
-	return malformedf("json: %s", jsonErrorDetail(err))
 }
 
 // jsonErrorDetail words a JSON reader error without quoting the input.
