@@ -201,27 +201,11 @@ func (in *benchInstance) halt(tb testing.TB) {
 // gateway does, and returns the stream sequence of the last one.
 func (e *benchEnv) publishPopups(tb testing.TB, users []string) uint64 {
 	tb.Helper()
-	ctx := context.Background()
 	ts := time.Now().Unix()
 	var last uint64
 	for _, u := range users {
-		ev, err := schemas.ParseEvent(appID, []byte(popup(u, ts, tplOnce, "accept")))
-		if err != nil {
-			tb.Fatalf("ParseEvent: %v", err)
-		}
-		ce, err := schemas.InboundCloudEvent(ev, time.Now())
-		if err != nil {
-			tb.Fatal(err)
-		}
-		data, err := json.Marshal(ce)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		ack, err := e.js.Publish(ctx, ev.Subject(), data, jetstream.WithMsgID(ce.ID))
-		if err != nil {
-			tb.Fatalf("publish: %v", err)
-		}
-		last = max(last, ack.Sequence)
+		_, seq := natstest.Push(tb, e.js, appID, popup(u, ts, tplOnce, "accept"))
+		last = max(last, seq)
 	}
 	return last
 }

@@ -107,27 +107,15 @@ func (f *fixture) tick() int64 {
 // publish sends a raw push through the same path as the gateway and returns the event id.
 func (f *fixture) publish(raw string) string {
 	f.t.Helper()
-	ev, err := schemas.ParseEvent(appID, []byte(raw))
-	if err != nil {
-		f.t.Fatalf("ParseEvent(%q) = %v", raw, err)
-	}
-	ce, err := schemas.InboundCloudEvent(ev, time.Now())
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	b, _ := json.Marshal(ce)
-	f.publishRaw(ev.Subject(), ce.ID, b)
-	return ce.ID
+	id, seq := natstest.Push(f.t, f.js, appID, raw)
+	f.lastSeq = max(f.lastSeq, seq)
+	return id
 }
 
 // publishRaw stores data on the stream and remembers its sequence for drained.
 func (f *fixture) publishRaw(subject, msgID string, data []byte) {
 	f.t.Helper()
-	ack, err := f.js.Publish(context.Background(), subject, data, jetstream.WithMsgID(msgID))
-	if err != nil {
-		f.t.Fatalf("publish: %v", err)
-	}
-	f.lastSeq = max(f.lastSeq, ack.Sequence)
+	f.lastSeq = max(f.lastSeq, natstest.PublishRaw(f.t, f.js, subject, msgID, data))
 }
 
 // redeliver publishes raw again under a new Nats-Msg-Id, as if the stream's

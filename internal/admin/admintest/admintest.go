@@ -5,7 +5,6 @@ package admintest
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -99,30 +98,15 @@ func Start(t testing.TB, o Options) *Server {
 // returns its event id.
 func (s *Server) Push(appID, raw string) string {
 	s.t.Helper()
-	ev, err := schemas.ParseEvent(appID, []byte(raw))
-	if err != nil {
-		s.t.Fatalf("ParseEvent: %v", err)
-	}
-	ce, err := schemas.InboundCloudEvent(ev, time.Now())
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	b, err := json.Marshal(ce)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	s.PublishRaw(ev.Subject(), ce.ID, b)
-	return ce.ID
+	id, seq := natstest.Push(s.t, s.JS, appID, raw)
+	s.lastSeq = max(s.lastSeq, seq)
+	return id
 }
 
 // PublishRaw stores data on the stream as it is, for poison messages.
 func (s *Server) PublishRaw(subject, msgID string, data []byte) {
 	s.t.Helper()
-	ack, err := s.JS.Publish(context.Background(), subject, data, jetstream.WithMsgID(msgID))
-	if err != nil {
-		s.t.Fatalf("publish: %v", err)
-	}
-	s.lastSeq = max(s.lastSeq, ack.Sequence)
+	s.lastSeq = max(s.lastSeq, natstest.PublishRaw(s.t, s.JS, subject, msgID, data))
 }
 
 // Drained waits until the processor has settled every inbound event published so far.

@@ -4,6 +4,7 @@ package natstest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/wxgate/wxgate/internal/broker"
+	"github.com/wxgate/wxgate/schemas"
 )
 
 // Server is an embedded JetStream server owned by one test. Restart and Stop let a
@@ -137,4 +139,36 @@ func subjectMatches(filter, subject string) bool {
 		}
 	}
 	return len(f) == len(s)
+}
+
+// Push puts a raw WeChat push (plaintext XML or JSON) on the stream exactly as
+// the gateway does: parsed for app appID, wrapped as a CloudEvent and published
+// with its event id as Nats-Msg-Id. It returns the event id and the stream
+// sequence (the sequence of the first copy when the stream already held it).
+func Push(t testing.TB, js jetstream.JetStream, appID, raw string) (id string, seq uint64) {
+	t.Helper()
+	ev, id, err := schemas.ParseEventWithID(appID, []byte(raw))
+	if err != nil {
+		t.Fatalf("ParseEventWithID(%q) = %v", raw, err)
+	}
+	ce, err := schemas.InboundCloudEventWithID(ev, id, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := json.Marshal(ce)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id, PublishRaw(t, js, ev.Subject(), id, data)
+}
+
+// PublishRaw stores data on subject as it is, with msgID as Nats-Msg-Id, and
+// returns its stream sequence.
+func PublishRaw(t testing.TB, js jetstream.JetStream, subject, msgID string, data []byte) uint64 {
+	t.Helper()
+	ack, err := js.Publish(context.Background(), subject, data, jetstream.WithMsgID(msgID))
+	if err != nil {
+		t.Fatalf("publish to %s: %v", subject, err)
+	}
+	return ack.Sequence
 }
