@@ -217,24 +217,11 @@ func (e *benchEnv) waitConsumer(tb testing.TB, name string, last uint64) {
 	deadline := time.Now().Add(benchWait)
 	var state string
 	for time.Now().Before(deadline) {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		info, err := func() (*jetstream.ConsumerInfo, error) {
-			c, err := e.js.Consumer(ctx, schemas.StreamName, name)
-			if err != nil {
-				return nil, err
-			}
-			return c.Info(ctx)
-		}()
-		cancel()
-		switch {
-		case err != nil:
-			state = err.Error() // the consumer may not exist yet
-		case info.AckFloor.Stream >= last && info.NumPending == 0 && info.NumAckPending == 0:
+		err := natstest.Settled(e.js, name, last)
+		if err == nil {
 			return
-		default:
-			state = fmt.Sprintf("ack floor %d of %d, %d pending, %d unacknowledged, %d redelivered",
-				info.AckFloor.Stream, last, info.NumPending, info.NumAckPending, info.NumRedelivered)
 		}
+		state = err.Error()
 		time.Sleep(pollEvery)
 	}
 	tb.Fatalf("consumer %s not done within %v: %s", name, benchWait, state)

@@ -131,22 +131,7 @@ func (f *fixture) redeliver(raw string) {
 // drained waits until the events consumer has settled every message on the stream.
 func (f *fixture) drained() {
 	f.t.Helper()
-	eventually(f.t, func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		c, err := f.js.Consumer(ctx, schemas.StreamName, processor.ConsumerEvents)
-		if err != nil {
-			return err
-		}
-		info, err := c.Info(ctx)
-		if err != nil {
-			return err
-		}
-		if info.AckFloor.Stream < f.lastSeq || info.NumPending > 0 || info.NumAckPending > 0 {
-			return fmt.Errorf("consumer: ack floor %d of %d, %d pending, %d unacknowledged", info.AckFloor.Stream, f.lastSeq, info.NumPending, info.NumAckPending)
-		}
-		return nil
-	})
+	eventually(f.t, func() error { return natstest.Settled(f.js, processor.ConsumerEvents, f.lastSeq) })
 }
 
 // eventually polls check until it passes or waitTime elapses.

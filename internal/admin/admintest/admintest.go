@@ -22,7 +22,6 @@ import (
 	"github.com/wxgate/wxgate/internal/store"
 	"github.com/wxgate/wxgate/internal/store/storetest"
 	"github.com/wxgate/wxgate/processor"
-	"github.com/wxgate/wxgate/schemas"
 )
 
 // Defaults of Options.
@@ -126,21 +125,7 @@ func (s *Server) Drained() {
 }
 
 func (s *Server) pending() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	c, err := s.JS.Consumer(ctx, schemas.StreamName, processor.ConsumerEvents)
-	if err != nil {
-		return err
-	}
-	info, err := c.Info(ctx)
-	if err != nil {
-		return err
-	}
-	if info.AckFloor.Stream < s.lastSeq || info.NumPending > 0 || info.NumAckPending > 0 {
-		return fmt.Errorf("ack floor %d of %d, %d pending, %d unacknowledged",
-			info.AckFloor.Stream, s.lastSeq, info.NumPending, info.NumAckPending)
-	}
-	return nil
+	return natstest.Settled(s.JS, processor.ConsumerEvents, s.lastSeq)
 }
 
 // PopupAccept returns a subscribe_msg_popup_event push in which openID accepts templateID.

@@ -172,3 +172,24 @@ func PublishRaw(t testing.TB, js jetstream.JetStream, subject, msgID string, dat
 	}
 	return ack.Sequence
 }
+
+// Settled reports, as an error naming what is left, whether the durable consumer
+// has acknowledged every message up to stream sequence last and holds nothing
+// pending or unacknowledged. Callers poll it.
+func Settled(js jetstream.JetStream, consumer string, last uint64) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := js.Consumer(ctx, schemas.StreamName, consumer)
+	if err != nil {
+		return err // the consumer may not exist yet
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		return err
+	}
+	if info.AckFloor.Stream < last || info.NumPending > 0 || info.NumAckPending > 0 {
+		return fmt.Errorf("consumer %s: ack floor %d of %d, %d pending, %d unacknowledged, %d redelivered",
+			consumer, info.AckFloor.Stream, last, info.NumPending, info.NumAckPending, info.NumRedelivered)
+	}
+	return nil
+}
