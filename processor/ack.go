@@ -40,7 +40,8 @@ const (
 //
 // If the dead letter cannot be stored the message is nakked: nothing is dropped
 // without a record.
-func (p *Processor) settle(ctx context.Context, consumer string, msg jetstream.Msg, err error) {
+func (p *Processor) settle(ctx context.Context, msg jetstream.Msg, err error) {
+	consumer := ConsumerName
 	subject := msg.Subject()
 	if err == nil {
 		p.metrics.handled.WithLabelValues(consumer, "ack").Inc()

@@ -69,6 +69,7 @@ type benchEnv struct {
 	js      jetstream.JetStream
 	pub     *broker.Publisher
 	st      *store.Store
+	guard   *store.Guard
 	workers int
 	// rounds numbers the measurements so that no two share a user or a key.
 	rounds int
@@ -82,7 +83,8 @@ func newBenchEnv(tb testing.TB) *benchEnv {
 	e.dbName = "wxgate_bench_" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	st, err := store.Open(ctx, e.uri, e.dbName)
+	e.guard = store.NewGuard()
+	st, err := store.Open(ctx, e.uri, e.dbName, store.Options{Guard: e.guard})
 	if err != nil {
 		tb.Fatalf("store.Open: %v", err)
 	}
@@ -147,7 +149,7 @@ func (e *benchEnv) freshStore(tb testing.TB) *store.Store {
 	name := fmt.Sprintf("%s_%d", e.dbName, e.round())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	st, err := store.Open(ctx, e.uri, name)
+	st, err := store.Open(ctx, e.uri, name, store.Options{Guard: e.guard})
 	if err != nil {
 		tb.Fatalf("store.Open: %v", err)
 	}
@@ -273,7 +275,7 @@ func (e *benchEnv) applyEvents(b *testing.B, n int, st processor.Store) time.Dur
 	b.StartTimer()
 	start := time.Now()
 	in := startInstance(p)
-	e.waitConsumer(b, processor.ConsumerEvents, last)
+	e.waitConsumer(b, processor.ConsumerName, last)
 	d := time.Since(start)
 	b.StopTimer()
 	in.halt(b)
@@ -481,7 +483,7 @@ func (w *benchWeChat) sends(b *testing.B, e *benchEnv, procs, n int) (time.Durat
 	st := e.freshStore(b)
 	// The ledger learns of the accepts through the events consumer, as in production.
 	setup := startInstance(e.newProcessor(b, st, nil))
-	e.waitConsumer(b, processor.ConsumerEvents, e.publishPopups(b, us))
+	e.waitConsumer(b, processor.ConsumerName, e.publishPopups(b, us))
 	ids := make([]string, n)
 	for i, u := range us {
 		req := &schemas.SendRequest{ToUser: u, TemplateID: tplOnce, Data: map[string]string{"thing1": "Coffee"}}
@@ -512,7 +514,7 @@ func (w *benchWeChat) sends(b *testing.B, e *benchEnv, procs, n int) (time.Durat
 	for i, p := range ps {
 		ins[i] = startInstance(p)
 	}
-	e.waitConsumer(b, processor.ConsumerSends, lastSend.Sequence)
+	e.waitConsumer(b, processor.ConsumerName, lastSend.Sequence)
 	d := time.Since(start)
 	b.StopTimer()
 	for _, in := range ins {
@@ -604,7 +606,7 @@ func (s *timedStore) summary(units int, unit string, elapsed time.Duration, lane
 	defer s.mu.Unlock()
 	var parts []string
 	var total time.Duration
-	for _, op := range []string{"InsertEvent", "Consent", "SaveConsent", "Message", "SaveMessage", "Outcome", "MessageByWeChatID"} {
+	for _, op := range []string{"InsertEvents", "Consent", "SaveConsent", "Message", "SaveMessage", "Outcome", "SaveOutcome"} {
 		c := s.calls[op]
 		if c == nil {
 			continue
@@ -616,9 +618,9 @@ func (s *timedStore) summary(units int, unit string, elapsed time.Duration, lane
 	return fmt.Sprintf("store calls (per %s, mean latency): %s; lanes waiting on the store %.0f%% of the time", unit, strings.Join(parts, ", "), busy)
 }
 
-func (s *timedStore) InsertEvent(ctx context.Context, e *processor.EventRecord) (bool, error) {
-	defer s.time("InsertEvent", time.Now())
-	return s.Store.InsertEvent(ctx, e)
+func (s *timedStore) InsertEvents(ctx context.Context, e []processor.EventRecord) error {
+	defer s.time("InsertEvents", time.Now())
+	return s.Store.InsertEvents(ctx, e)
 }
 
 func (s *timedStore) Consent(ctx context.Context, id string) (*processor.Consent, error) {
@@ -646,7 +648,7 @@ func (s *timedStore) Outcome(ctx context.Context, appID, msgID string) (*process
 	return s.Store.Outcome(ctx, appID, msgID)
 }
 
-func (s *timedStore) MessageByWeChatID(ctx context.Context, appID, msgID string) (*processor.Message, error) {
-	defer s.time("MessageByWeChatID", time.Now())
-	return s.Store.MessageByWeChatID(ctx, appID, msgID)
+func (s *timedStore) SaveOutcome(ctx context.Context, o *processor.Outcome) error {
+	defer s.time("SaveOutcome", time.Now())
+	return s.Store.SaveOutcome(ctx, o)
 }

@@ -9,7 +9,9 @@ import (
 )
 
 // Message statuses. A message moves queued -> sending -> sent -> delivered or
-// failed; rejected, invalid and dead end it without a delivery.
+// failed; rejected, invalid and dead end it without a delivery; unknown means
+// WeChat may or may not have accepted it, and only a sent event or an operator
+// moves it on.
 const (
 	StatusQueued    = "queued"
 	StatusSending   = "sending"
@@ -19,6 +21,7 @@ const (
 	StatusRejected  = "rejected"
 	StatusInvalid   = "invalid"
 	StatusDead      = "dead"
+	StatusUnknown   = "unknown"
 )
 
 // ErrTransition marks a status change the state machine does not allow.
@@ -26,10 +29,11 @@ var ErrTransition = errors.New("status transition not allowed")
 
 // transitions lists, for each status, the statuses it may move to.
 var transitions = map[string][]string{
-	StatusQueued:  {StatusSending, StatusRejected, StatusInvalid, StatusDead},
-	StatusSending: {StatusSending, StatusQueued, StatusSent, StatusRejected, StatusInvalid, StatusDead},
+	StatusQueued:  {StatusSending, StatusRejected, StatusInvalid, StatusDead, StatusUnknown},
+	StatusSending: {StatusSending, StatusQueued, StatusSent, StatusRejected, StatusInvalid, StatusDead, StatusUnknown},
 	StatusSent:    {StatusDelivered, StatusFailed},
 	StatusDead:    {StatusQueued},
+	StatusUnknown: {StatusDelivered, StatusFailed, StatusQueued},
 }
 
 // Message is one subscription-message send and its delivery state, stored as one
@@ -47,11 +51,12 @@ type Message struct {
 	Reason           string            `bson:"reason,omitempty" json:"reason,omitempty"`
 	// WeChatMsgID is WeChat's msgid, a string because it exceeds 2^53.
 	WeChatMsgID string `bson:"wechat_msgid,omitempty" json:"wechat_msgid,omitempty"`
-	// WeChatKey is appid/msgid, the sparse unique key that finds a message from its sent event.
-	WeChatKey string `bson:"wechat_key,omitempty" json:"-"`
 	ErrCode   int    `bson:"errcode" json:"errcode"`
 	ErrMsg    string `bson:"errmsg,omitempty" json:"errmsg,omitempty"`
 	Attempts  int    `bson:"attempts" json:"attempts"`
+	// InFlight names a call to WeChat that was started and whose answer was
+	// never recorded (written before the call, cleared with its result).
+	InFlight string `bson:"in_flight,omitempty" json:"-"`
 	// GrantHeld records that a one-time grant was consumed for this message, so that a
 	// failure that is not the user's gives it back exactly once.
 	GrantHeld bool           `bson:"grant_held" json:"-"`
@@ -63,9 +68,12 @@ type Message struct {
 
 // StatusChange is one entry of a message's history.
 type StatusChange struct {
-	Status string    `bson:"status" json:"status"`
+	Status string `bson:"status" json:"status"`
+	// At is when wxgate learned of the change; entries never go back in time.
 	At     time.Time `bson:"at" json:"at"`
 	Detail string    `bson:"detail,omitempty" json:"detail,omitempty"`
+	// WeChatTime is WeChat's own time for a change it reported (a sent event's CreateTime).
+	WeChatTime time.Time `bson:"wechat_time,omitempty" json:"wechat_time,omitzero"`
 }
 
 // Terminal reports whether no further status change is expected (dead can be redriven).
@@ -86,35 +94,53 @@ func (m *Message) Transition(to, detail string, at time.Time) error {
 	if !allowed {
 		return fmt.Errorf("%w: %s -> %s", ErrTransition, m.Status, to)
 	}
-	m.Status = to
-	m.UpdatedAt = at
-	m.History = appendBounded(m.History, StatusChange{Status: to, At: at, Detail: detail}, maxHistory)
+	return m.record(StatusChange{Status: to, At: at, Detail: detail})
+}
+
+// record moves m to ch.Status, stamping ch no earlier than the entry before it.
+func (m *Message) record(ch StatusChange) error {
+	if ch.At.Before(m.UpdatedAt) {
+		ch.At = m.UpdatedAt
+	}
+	m.Status = ch.Status
+	m.UpdatedAt = ch.At
+	m.History = appendBounded(m.History, ch, maxHistory)
 	return nil
 }
 
-// Outcome is the final result of one send as pushed by WeChat in a
-// subscribe_msg_sent_event. It is stored on its own, keyed by appid/msgid, so that
-// an outcome that arrives before the send's reply is applied when the message
-// record learns its msgid.
+// Outcome is what wxgate knows of one WeChat msgid, keyed by appid/msgid: the
+// message WeChat accepted under it (MessageID, written when the send's reply is
+// recorded) and the final result WeChat pushed in a subscribe_msg_sent_event
+// (EventID and the rest). Either may come first; whichever side writes second
+// finds the other's part and completes the message, so the message is found
+// from its msgid by _id and needs no second unique index.
 type Outcome struct {
-	ID          string    `bson:"_id"`
-	AppID       string    `bson:"appid"`
-	MsgID       string    `bson:"msgid"`
-	OpenID      string    `bson:"openid"`
-	TemplateID  string    `bson:"template_id"`
+	ID        string `bson:"_id"`
+	AppID     string `bson:"appid"`
+	MsgID     string `bson:"msgid"`
+	MessageID string `bson:"message_id,omitempty"`
+	// The sent event's part, empty until it arrives.
+	OpenID      string    `bson:"openid,omitempty"`
+	TemplateID  string    `bson:"template_id,omitempty"`
 	ErrorCode   int       `bson:"error_code"`
-	ErrorStatus string    `bson:"error_status"`
-	EventID     string    `bson:"event_id"`
-	At          time.Time `bson:"at"`
+	ErrorStatus string    `bson:"error_status,omitempty"`
+	EventID     string    `bson:"event_id,omitempty"`
+	WeChatTime  time.Time `bson:"wechat_time,omitempty"`
+	Version     int64     `bson:"version"`
 }
+
+// Reported reports whether the sent event's part is known.
+func (o *Outcome) Reported() bool { return o.EventID != "" }
 
 // WeChatKey is the natural key of a message by its WeChat msgid.
 func WeChatKey(appID, msgID string) string { return appID + "/" + msgID }
 
-// ApplyOutcome moves a sent message to delivered or failed. It returns false when
-// the message is not waiting for an outcome (already applied, or not sent yet).
-func (m *Message) ApplyOutcome(o Outcome) bool {
-	if m.Status != StatusSent {
+// ApplyOutcome moves a sent message (or one whose send is unknown) to
+// delivered or failed at time at, keeping WeChat's time beside it. It returns
+// false when the message is not waiting for an outcome (already applied, or not
+// sent yet).
+func (m *Message) ApplyOutcome(o *Outcome, at time.Time) bool {
+	if m.Status != StatusSent && m.Status != StatusUnknown {
 		return false
 	}
 	to, detail := StatusDelivered, "subscribe_msg_sent_event"
@@ -123,7 +149,11 @@ func (m *Message) ApplyOutcome(o Outcome) bool {
 		m.ErrCode, m.ErrMsg = o.ErrorCode, o.ErrorStatus
 		m.Reason = fmt.Sprintf("WeChat reported ErrorCode %d (%s)", o.ErrorCode, o.ErrorStatus)
 	}
-	return m.Transition(to, detail, o.At) == nil
+	if m.WeChatMsgID == "" {
+		m.WeChatMsgID = o.MsgID
+	}
+	_ = m.record(StatusChange{Status: to, At: at, Detail: detail, WeChatTime: o.WeChatTime})
+	return true
 }
 
 // Change returns the delivery event for m's current status.

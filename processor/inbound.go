@@ -3,6 +3,7 @@ package processor
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -10,54 +11,85 @@ import (
 	"github.com/wxgate/wxgate/schemas"
 )
 
-// handleInbound applies one inbound WeChat event: it is stored in the audit
-// trail once, then popup and change events update the consent ledger and sent
-// events update the delivery state. Every step is idempotent, so a redelivery
-// (after a crash between steps, or a nak) completes what was missing and
-// changes nothing else.
-func (p *Processor) handleInbound(ctx context.Context, msg jetstream.Msg) error {
+// decode reads a stream message into an item: its CloudEvent, its lane key
+// (app and user) and its handler, chosen by the subject's third token. A
+// message that cannot be decoded is permanent: no redelivery will fix it.
+func (p *Processor) decode(msg jetstream.Msg) (*item, error) {
+	parts := strings.SplitN(msg.Subject(), ".", 4)
+	if len(parts) < 3 {
+		return nil, permanentf("subject %s is not wechat.{appid}.{kind}", msg.Subject())
+	}
 	ce, err := schemas.DecodeCloudEvent(msg.Data())
 	if err != nil {
-		return permanentf("inbound event: %v", err)
+		return nil, permanentf("%s: %v", msg.Subject(), err)
 	}
-	var ev schemas.Event
-	if err := json.Unmarshal(ce.Data, &ev); err != nil {
-		return permanentf("inbound event %s: data: %v", ce.ID, err)
+	it := &item{msg: msg, ce: ce, key: parts[1] + "/" + ce.Subject}
+	switch parts[2] {
+	case "in":
+		var ev schemas.Event
+		if err := json.Unmarshal(ce.Data, &ev); err != nil {
+			return nil, permanentf("inbound event %s: data: %v", ce.ID, err)
+		}
+		if err := schemas.Validate(&ev); err != nil {
+			return nil, permanentf("inbound event %s: %v", ce.ID, err)
+		}
+		it.event, it.handler = &ev, p.handleInbound
+	case "send":
+		it.handler = p.handleSend
+	case "report":
+		it.handler = p.handleReport
+	default:
+		return nil, permanentf("subject %s: no handler", msg.Subject())
 	}
-	if err := schemas.Validate(&ev); err != nil {
-		return permanentf("inbound event %s: %v", ce.ID, err)
-	}
-	rec := &EventRecord{
-		ID: ce.ID, AppID: ev.AppID, OpenID: ev.OpenID, Event: ev.Event, Subject: msg.Subject(),
-		ReceivedAt: p.now(), Data: ev, Version: 1,
+	return it, nil
+}
+
+// record is the audit record of an inbound item.
+func (it *item) record() EventRecord {
+	ev := it.event
+	rec := EventRecord{
+		ID: it.ce.ID, AppID: ev.AppID, OpenID: ev.OpenID, Event: ev.Event, Subject: it.msg.Subject(),
+		ReceivedAt: it.ce.Time.UTC(), Data: *ev,
 	}
 	if rec.Event == "" {
 		rec.Event = ev.MsgType
 	}
-	if _, err := p.store.InsertEvent(ctx, rec); err != nil {
-		return err
-	}
-	at := time.Unix(ev.CreateTime, 0).UTC()
+	return rec
+}
+
+// handleInbound applies one inbound WeChat event, whose audit record is
+// already stored: popup and change events update the consent ledger and sent
+// events update the delivery state. Every step is idempotent, so a redelivery
+// (after a crash between steps, or a nak) completes what was missing and
+// changes nothing else.
+func (p *Processor) handleInbound(ctx context.Context, it *item) error {
+	ev := it.event
+	wechatTime := time.Unix(ev.CreateTime, 0).UTC()
 	switch ev.Event {
 	case schemas.EventSubscribePopup, schemas.EventSubscribeChange:
-		for _, it := range ev.Items {
-			ch := ConsentChange{ID: ce.ID + "/" + it.TemplateID, Source: SourcePush, Action: it.Status, At: at}
-			if _, err := p.ApplyConsent(ctx, ev.AppID, ev.OpenID, it.TemplateID, ch); err != nil {
+		for _, i := range ev.Items {
+			ch := ConsentChange{ID: it.ce.ID + "/" + i.TemplateID, Source: SourcePush, Action: i.Status, WeChatTime: wechatTime}
+			if _, err := p.ApplyConsent(ctx, ev.AppID, ev.OpenID, i.TemplateID, ch); err != nil {
 				return err
 			}
 		}
 	case schemas.EventSubscribeSent:
-		for _, it := range ev.Items {
-			o := &Outcome{
-				ID: WeChatKey(ev.AppID, it.MsgID), AppID: ev.AppID, MsgID: it.MsgID, OpenID: ev.OpenID,
-				TemplateID: it.TemplateID, ErrorCode: it.ErrorCode, ErrorStatus: it.ErrorStatus, EventID: ce.ID, At: at,
+		for _, i := range ev.Items {
+			if i.MsgID == "" {
+				p.log.Warn("sent event without a msgid; nothing to match", "appid", ev.AppID, "event", it.ce.ID)
+				continue
+			}
+			o := Outcome{
+				ID: WeChatKey(ev.AppID, i.MsgID), AppID: ev.AppID, MsgID: i.MsgID, OpenID: ev.OpenID,
+				TemplateID: i.TemplateID, ErrorCode: i.ErrorCode, ErrorStatus: i.ErrorStatus,
+				EventID: it.ce.ID, WeChatTime: wechatTime,
 			}
 			if err := p.applyOutcome(ctx, o); err != nil {
 				return err
 			}
 		}
 	}
-	p.metrics.events.WithLabelValues(ev.AppID, metricEvent(rec.Event)).Inc()
+	p.metrics.events.WithLabelValues(ev.AppID, metricEvent(it.record().Event)).Inc()
 	return nil
 }
 

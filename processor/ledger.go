@@ -50,6 +50,10 @@ const maxHistory = 100
 // counts, so a late report of a popup already counted by its push stays a no-op.
 // When the two sources each miss a different popup, the ledger undercounts:
 // it errs towards a rejected send rather than a 43101.
+//
+// Kind is "" while the template's kind could not be learned (gettemplate
+// failing): the entry then counts grants as a one-time entry does, a send uses
+// one, and the first change or send after gettemplate answers sets the kind.
 type Consent struct {
 	ID         string `bson:"_id" json:"-"`
 	AppID      string `bson:"appid" json:"-"`
@@ -62,8 +66,9 @@ type Consent struct {
 	PushAccepts   int `bson:"push_accepts" json:"-"`
 	ReportAccepts int `bson:"report_accepts" json:"-"`
 	Used          int `bson:"used" json:"-"`
-	// StatusAt is the time of the event that set Status; an older event arriving
-	// late (a redelivery after a nak) does not overturn a newer answer.
+	// StatusAt is the time of the answer that set Status (WeChat's time for a
+	// push); an older answer arriving late (a redelivery after a nak) does not
+	// overturn a newer one.
 	StatusAt  time.Time       `bson:"status_at" json:"-"`
 	UpdatedAt time.Time       `bson:"updated_at" json:"updated_at"`
 	History   []ConsentChange `bson:"history" json:"history"`
@@ -86,14 +91,21 @@ type ConsentChange struct {
 	Kind       string    `bson:"kind" json:"kind"`
 	Status     string    `bson:"status" json:"status"`
 	Grants     int       `bson:"grants" json:"grants"`
-	At         time.Time `bson:"at" json:"at"`
+	// At is when wxgate applied the change; history entries never go back in time.
+	At time.Time `bson:"at" json:"at"`
+	// WeChatTime is the time of the answer the change records: the push's
+	// CreateTime, or when a report was received. Empty for the send pipeline's changes.
+	WeChatTime time.Time `bson:"wechat_time,omitempty" json:"wechat_time,omitzero"`
 }
 
 // Published returns the change as it is published.
 func (c ConsentChange) Published() schemas.ConsentChange {
+	if c.Kind == "" {
+		c.Kind = KindOneTime // counted as one-time until the kind is learned
+	}
 	return schemas.ConsentChange{
 		ID: c.ID, AppID: c.AppID, OpenID: c.OpenID, TemplateID: c.TemplateID, Source: c.Source,
-		Action: c.Action, Kind: c.Kind, Status: c.Status, Grants: c.Grants, At: c.At,
+		Action: c.Action, Kind: c.Kind, Status: c.Status, Grants: c.Grants, At: c.At, WeChatTime: c.WeChatTime,
 	}
 }
 
@@ -118,6 +130,7 @@ const (
 	ActionConsume = "consume"
 	ActionRestore = "restore"
 	ActionZero    = "zero" // WeChat answered 43101: nothing left, whatever we counted
+	ActionKind    = "kind" // the template's kind was learned after the entry was made
 )
 
 // ConsentKey is the natural id of a consent document.
@@ -140,13 +153,17 @@ func (c *Consent) Apply(ch ConsentChange) bool {
 	if slices.Contains(c.Applied, ch.ID) {
 		return false
 	}
-	newer := !ch.At.Before(c.StatusAt)
+	answered := ch.WeChatTime
+	if answered.IsZero() {
+		answered = ch.At
+	}
+	newer := !answered.Before(c.StatusAt)
 	switch ch.Action {
 	case ActionAccept:
 		if ch.Kind != "" {
 			c.Kind = ch.Kind
 		}
-		if c.Kind == KindOneTime {
+		if c.Kind != KindLongTerm {
 			switch ch.Source {
 			case SourceReport:
 				c.ReportAccepts++
@@ -155,12 +172,12 @@ func (c *Consent) Apply(ch ConsentChange) bool {
 			}
 		}
 		if newer {
-			c.Status, c.StatusAt = ConsentAccepted, ch.At
+			c.Status, c.StatusAt = ConsentAccepted, answered
 		}
 	case ActionReject, ActionBan:
 		c.Used = c.accepts()
 		if newer {
-			c.Status, c.StatusAt = ConsentRejected, ch.At
+			c.Status, c.StatusAt = ConsentRejected, answered
 			if ch.Action == ActionBan {
 				c.Status = ConsentBanned
 			}
@@ -171,28 +188,32 @@ func (c *Consent) Apply(ch ConsentChange) bool {
 			c.Status = ConsentRejected
 		}
 	case ActionConsume:
-		if c.Kind == KindOneTime {
+		if c.Kind != KindLongTerm {
 			c.Used++
 		}
 	case ActionRestore:
-		if c.Kind == KindOneTime && c.Used > 0 {
+		if c.Kind != KindLongTerm && c.Used > 0 {
 			c.Used--
 		}
+	case ActionKind:
+		c.Kind = ch.Kind
 	case ActionFilter:
 		// The template was filtered out of the popup: nothing was asked, nothing changes
 		// but the history.
 	}
 	c.Grants = 0
-	if c.Kind == KindOneTime {
+	if c.Kind != KindLongTerm {
 		c.Grants = max(c.accepts()-c.Used, 0)
+	}
+	if ch.At.Before(c.UpdatedAt) {
+		// Another process's clock: never let an entry sort before the one it follows.
+		ch.At = c.UpdatedAt
 	}
 	ch.AppID, ch.OpenID, ch.TemplateID = c.AppID, c.OpenID, c.TemplateID
 	ch.Kind, ch.Status, ch.Grants = c.Kind, c.Status, c.Grants
 	c.History = appendBounded(c.History, ch, maxHistory)
 	c.Applied = appendBounded(c.Applied, ch.ID, maxApplied)
-	if ch.At.After(c.UpdatedAt) {
-		c.UpdatedAt = ch.At
-	}
+	c.UpdatedAt = ch.At
 	return true
 }
 
@@ -205,6 +226,10 @@ func (c *Consent) CanSend() bool {
 	}
 	return c.Kind == KindLongTerm || c.Grants > 0
 }
+
+// OneTime reports whether sends use grants: a one-time entry, or one whose kind
+// is not known yet.
+func (c *Consent) OneTime() bool { return c.Kind != KindLongTerm }
 
 // Change returns the applied change with the given id, for republishing a change
 // whose first publication may have been lost.

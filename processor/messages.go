@@ -3,39 +3,38 @@ package processor
 import (
 	"context"
 	"errors"
-	"fmt"
 )
 
 // UpdateMessage applies fn to a message with compare-and-set and publishes its
-// state on wechat.{appid}.delivery.{status}. fn returns whether it changed the
-// message; when it did not, the current state is published again under the same
-// event id (the stream drops the duplicate), which completes a publish that a
-// crash interrupted.
-func (p *Processor) UpdateMessage(ctx context.Context, appID, id string, fn func(*Message) (bool, error)) (*Message, error) {
-	for range maxCASAttempts {
-		m, err := p.store.Message(ctx, appID, id)
-		if err != nil {
-			return nil, err
-		}
-		changed, err := fn(m)
-		if err != nil {
+// state on wechat.{appid}.delivery.{status}. It starts from known when the
+// caller holds the message (nil: read it). fn returns whether it changed the
+// message; when it did not, the current state is published again under the
+// same event id (the stream drops the duplicate), which completes a publish
+// that a crash interrupted. Callers run in the recipient's lane.
+func (p *Processor) UpdateMessage(ctx context.Context, known *Message, appID, id string, fn func(*Message) (bool, error)) (*Message, error) {
+	m, changed, err := update(ctx, known,
+		func(ctx context.Context) (*Message, error) {
+			m, err := p.store.Message(ctx, appID, id)
+			if errors.Is(err, ErrNotFound) {
+				return nil, err // a message is never created here
+			}
 			return m, err
-		}
-		if !changed {
-			return m, p.publishDelivery(ctx, m)
-		}
-		m.Version++
-		err = p.store.SaveMessage(ctx, m)
-		if errors.Is(err, ErrConflict) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		p.metrics.deliveries.WithLabelValues(appID, m.Status).Inc()
-		return m, p.publishDelivery(ctx, m)
+		},
+		func(m *Message) (*Message, error) {
+			ok, err := fn(m)
+			if err != nil || !ok {
+				return nil, err
+			}
+			return m, nil
+		},
+		p.store.SaveMessage)
+	if err != nil {
+		return m, err
 	}
-	return nil, fmt.Errorf("message %s: %w after %d attempts", id, ErrConflict, maxCASAttempts)
+	if changed {
+		p.metrics.deliveries.WithLabelValues(appID, m.Status).Inc()
+	}
+	return m, p.publishDelivery(ctx, m)
 }
 
 // Message returns one message.
@@ -43,46 +42,68 @@ func (p *Processor) Message(ctx context.Context, appID, id string) (*Message, er
 	return p.store.Message(ctx, appID, id)
 }
 
-// applyOutcome records a sent event's outcome and applies it to its message. The
-// outcome is stored first: if the message has no msgid yet (the push beat the
-// send's reply), MarkSent applies it when the msgid is recorded. Both sides write
-// before they read, so one of them always sees the other.
-func (p *Processor) applyOutcome(ctx context.Context, o *Outcome) error {
-	if err := p.store.PutOutcome(ctx, o); err != nil {
-		return err
-	}
-	m, err := p.store.MessageByWeChatID(ctx, o.AppID, o.MsgID)
-	if errors.Is(err, ErrNotFound) {
-		p.log.Info("outcome kept until its message is known", "appid", o.AppID, "msgid", o.MsgID)
-		return nil
-	}
+// applyOutcome records a sent event's report under its msgid and applies it to
+// the message WeChat accepted under that msgid. When the message's send has
+// not recorded the msgid yet, the report waits in the outcome record and
+// MarkSent applies it. Both sides write before they read, so one of them
+// always sees the other.
+func (p *Processor) applyOutcome(ctx context.Context, report Outcome) error {
+	o, _, err := update(ctx, nil,
+		func(ctx context.Context) (*Outcome, error) { return p.store.Outcome(ctx, report.AppID, report.MsgID) },
+		func(o *Outcome) (*Outcome, error) {
+			switch {
+			case o == nil:
+				r := report
+				return &r, nil
+			case o.MessageID != "":
+				return nil, nil // the message carries the result; nothing to keep here
+			case o.Reported():
+				return nil, nil
+			}
+			id, v := o.MessageID, o.Version
+			*o = report
+			o.MessageID, o.Version = id, v
+			return o, nil
+		},
+		p.store.SaveOutcome)
 	if err != nil {
 		return err
 	}
-	_, err = p.UpdateMessage(ctx, o.AppID, m.ID, func(m *Message) (bool, error) { return m.ApplyOutcome(*o), nil })
+	if o.MessageID == "" {
+		p.log.Info("outcome kept until its message is known", "appid", report.AppID, "msgid", report.MsgID)
+		return nil
+	}
+	_, err = p.UpdateMessage(ctx, nil, report.AppID, o.MessageID, func(m *Message) (bool, error) {
+		return m.ApplyOutcome(&report, p.now()), nil
+	})
 	return err
 }
 
-// MarkSent records that WeChat accepted message id with msgID (the attempt that
-// succeeded), then applies an outcome that arrived before.
-func (p *Processor) MarkSent(ctx context.Context, appID, id, msgID string) (*Message, error) {
-	m, err := p.UpdateMessage(ctx, appID, id, func(m *Message) (bool, error) {
-		if m.Status != StatusSending {
-			return false, nil
-		}
-		m.Attempts++
-		m.WeChatMsgID, m.WeChatKey, m.ErrCode, m.ErrMsg = msgID, WeChatKey(appID, msgID), 0, ""
-		return true, m.Transition(StatusSent, "WeChat accepted msgid "+msgID, p.now())
+// linkMsgID records that WeChat accepted message m under msgID, so that its
+// sent event finds it; a sent event that arrived first is applied to m.
+func (p *Processor) linkMsgID(ctx context.Context, m *Message, msgID string) (*Message, error) {
+	var report *Outcome
+	_, _, err := update(ctx, &Outcome{ID: WeChatKey(m.AppID, msgID), AppID: m.AppID, MsgID: msgID},
+		func(ctx context.Context) (*Outcome, error) { return p.store.Outcome(ctx, m.AppID, msgID) },
+		func(o *Outcome) (*Outcome, error) {
+			if o == nil {
+				o = &Outcome{ID: WeChatKey(m.AppID, msgID), AppID: m.AppID, MsgID: msgID}
+			}
+			if o.Reported() {
+				r := *o
+				report = &r
+			}
+			if o.MessageID == m.ID {
+				return nil, nil
+			}
+			o.MessageID = m.ID
+			return o, nil
+		},
+		p.store.SaveOutcome)
+	if err != nil || report == nil {
+		return m, err
+	}
+	return p.UpdateMessage(ctx, m, m.AppID, m.ID, func(m *Message) (bool, error) {
+		return m.ApplyOutcome(report, p.now()), nil
 	})
-	if err != nil {
-		return m, err
-	}
-	o, err := p.store.Outcome(ctx, appID, msgID)
-	if errors.Is(err, ErrNotFound) {
-		return m, nil
-	}
-	if err != nil {
-		return m, err
-	}
-	return p.UpdateMessage(ctx, appID, id, func(m *Message) (bool, error) { return m.ApplyOutcome(*o), nil })
 }

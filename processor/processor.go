@@ -2,11 +2,9 @@ package processor
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -20,23 +18,28 @@ type Publisher interface {
 	Publish(ctx context.Context, subject, id string, data []byte) (duplicate bool, err error)
 }
 
-// TemplateKinds tells whether a template is one-time or long-term. A nil
-// TemplateKinds treats every template as one-time, the common case.
+// TemplateKinds tells whether a template is one-time or long-term: KindOneTime,
+// KindLongTerm, or "" when it cannot tell now (the template list could not be
+// fetched). A nil TemplateKinds treats every template as one-time, the common case.
 type TemplateKinds interface {
 	Kind(ctx context.Context, appID, templateID string) string
 }
 
 // Config tunes a Processor.
 type Config struct {
-	// Workers is how many messages each consumer handles at once.
+	// Workers is the number of lanes: how many users' messages are handled at once.
 	Workers int
+	// MaxAckPending bounds the messages handed out and not yet settled; 0 means
+	// 64 per lane.
+	MaxAckPending int
 	// MaxDeliver is how many deliveries a message gets before it becomes a dead letter.
 	MaxDeliver int
 	// AckWait is how long the stream waits for an ack before redelivering.
 	AckWait time.Duration
 	// Kinds resolves template kinds; nil means one-time.
 	Kinds TemplateKinds
-	// Sender calls WeChat; nil disables the send consumer (events only).
+	// Sender calls WeChat; with none the processor hands every send request
+	// back to the stream, for a processor that has one.
 	Sender Sender
 	// SendAttempts is how many times a send is tried before it is dead.
 	SendAttempts int
@@ -45,9 +48,13 @@ type Config struct {
 }
 
 // Processor applies the stream's events to the store. Its methods are safe for
-// concurrent use, and any number of processors may share one stream and store:
-// the durable consumers spread messages between them and every write is a
-// compare-and-set on one document.
+// concurrent use.
+//
+// Every change to one user's state (popup and change events, consent reports,
+// sends, sent events, redrives) is a message on the stream, read by one durable
+// consumer and handled in that user's lane: one message at a time, in stream
+// order, within the process (see lanes). The store's compare-and-set is a guard
+// that does not fire in the normal path.
 type Processor struct {
 	store   Store
 	js      jetstream.JetStream
@@ -55,32 +62,27 @@ type Processor struct {
 	log     *slog.Logger
 	cfg     Config
 	metrics *metrics
-	// consumers are the durable consumers Run attaches.
-	consumers []consumer
-	pauses    pauses
+	pauses  pauses
 }
 
-// consumer is one durable JetStream consumer and its handler.
-type consumer struct {
-	name    string
-	filter  string
-	handler func(ctx context.Context, msg jetstream.Msg) error
-	// key orders the work: messages with the same key (a user) are handled one at a
-	// time and in stream order, so a user's popups, changes and sends never overtake
-	// each other within a processor.
-	key func(msg jetstream.Msg) string
-}
+// ConsumerName is the durable consumer every processor reads through, stable
+// across versions so that a restart resumes where it stopped.
+const ConsumerName = "wxgate-processor"
 
-// Consumer names, stable across versions so that restarts resume where they stopped.
+// Subjects the processor consumes.
 const (
-	ConsumerEvents = "wxgate-events"
-	ConsumerSends  = "wxgate-sends"
+	subjectsInbound = "wechat.*.in.>"
+	subjectsSend    = "wechat.*.send"
+	subjectsReport  = "wechat.*.report"
 )
 
 // New returns a Processor; Run starts consuming.
 func New(store Store, js jetstream.JetStream, pub Publisher, logger *slog.Logger, reg prometheus.Registerer, cfg Config) (*Processor, error) {
 	if cfg.Workers <= 0 {
 		cfg.Workers = 8
+	}
+	if cfg.MaxAckPending <= 0 {
+		cfg.MaxAckPending = 64 * cfg.Workers
 	}
 	if cfg.MaxDeliver <= 1 {
 		cfg.MaxDeliver = 20
@@ -98,111 +100,124 @@ func New(store Store, js jetstream.JetStream, pub Publisher, logger *slog.Logger
 	if err != nil {
 		return nil, err
 	}
-	p := &Processor{store: store, js: js, pub: pub, log: logger, cfg: cfg, metrics: m}
-	p.consumers = append(p.consumers, consumer{name: ConsumerEvents, filter: "wechat.*.in.>", handler: p.handleInbound, key: cloudEventSubject})
-	if cfg.Sender != nil {
-		// Keyed by the recipient: WeChat refuses concurrent sends to one user (43108).
-		p.consumers = append(p.consumers, consumer{name: ConsumerSends, filter: "wechat.*.send", handler: p.handleSend, key: cloudEventSubject})
-	}
-	return p, nil
+	return &Processor{store: store, js: js, pub: pub, log: logger, cfg: cfg, metrics: m}, nil
 }
 
 func (p *Processor) now() time.Time { return p.cfg.Clock().UTC() }
 
-// Run attaches the durable consumers and handles messages until ctx is cancelled,
-// then stops fetching and waits for the messages in hand to be settled.
+// Run attaches the durable consumer and handles messages until ctx is
+// cancelled, then stops fetching, finishes the message each lane holds, and
+// hands the rest back to the stream.
 func (p *Processor) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
-	errs := make(chan error, len(p.consumers))
-	for _, c := range p.consumers {
-		cons, err := p.js.CreateOrUpdateConsumer(ctx, schemas.StreamName, jetstream.ConsumerConfig{
-			Durable:       c.name,
-			FilterSubject: c.filter,
-			AckPolicy:     jetstream.AckExplicitPolicy,
-			AckWait:       p.cfg.AckWait,
-			MaxDeliver:    p.cfg.MaxDeliver,
-			MaxAckPending: 1000,
-			DeliverPolicy: jetstream.DeliverAllPolicy,
-		})
-		if err != nil {
-			if ctx.Err() != nil {
-				break
-			}
-			return fmt.Errorf("processor: consumer %s: %w", c.name, err)
+	cons, err := p.js.CreateOrUpdateConsumer(ctx, schemas.StreamName, jetstream.ConsumerConfig{
+		Durable:        ConsumerName,
+		FilterSubjects: []string{subjectsInbound, subjectsReport, subjectsSend},
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		AckWait:        p.cfg.AckWait,
+		MaxDeliver:     p.cfg.MaxDeliver,
+		MaxAckPending:  p.cfg.MaxAckPending,
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := p.consume(ctx, c, cons); err != nil {
-				errs <- err
-			}
-		}()
+		return fmt.Errorf("processor: consumer %s: %w", ConsumerName, err)
 	}
-	wg.Wait()
-	close(errs)
-	return <-errs
+	return p.consume(ctx, cons)
 }
 
-// consume runs one consumer's fetch loop. Messages are spread over cfg.Workers
-// lanes by their key, so at most cfg.Workers handlers run at once and one key's
-// messages stay in order. On shutdown the iterator is drained: the messages
-// already fetched are handled and settled rather than left to time out.
-func (p *Processor) consume(ctx context.Context, c consumer, cons jetstream.Consumer) error {
-	it, err := cons.Messages(jetstream.PullMaxMessages(2 * p.cfg.Workers))
+// maxBatch bounds the messages taken from the stream at once, whose audit
+// records are stored in one call.
+const maxBatch = 256
+
+// consume runs the fetch loop: it takes the messages the stream has ready,
+// stores the audit records of the inbound events among them in one call, and
+// hands each message to its user's lane.
+func (p *Processor) consume(ctx context.Context, cons jetstream.Consumer) error {
+	it, err := cons.Messages(jetstream.PullMaxMessages(min(p.cfg.MaxAckPending, maxBatch)))
 	if err != nil {
-		return fmt.Errorf("processor: consumer %s: %w", c.name, err)
+		return fmt.Errorf("processor: consumer %s: %w", ConsumerName, err)
 	}
 	stop := context.AfterFunc(ctx, it.Drain)
 	defer stop()
+
+	incoming := make(chan jetstream.Msg, maxBatch)
+	go func() {
+		defer close(incoming)
+		for {
+			msg, err := it.Next()
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return
+			}
+			if err != nil {
+				p.log.Warn("fetching", "consumer", ConsumerName, "err", err)
+				continue
+			}
+			incoming <- msg
+		}
+	}()
+
+	ln := newLanes(ctx, p.cfg.Workers, p.cfg.AckWait, p.handle, p.log)
+	defer ln.close()
 	// Handlers finish the message in hand even during shutdown.
 	work := context.WithoutCancel(ctx)
-	lanes := make([]chan jetstream.Msg, p.cfg.Workers)
-	var wg sync.WaitGroup
-	for i := range lanes {
-		lanes[i] = make(chan jetstream.Msg, 4)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for msg := range lanes[i] {
-				hctx, cancel := context.WithTimeout(work, p.cfg.AckWait)
-				p.settle(hctx, c.name, msg, c.handler(hctx, msg))
-				cancel()
+	for msg := range incoming {
+		batch := []jetstream.Msg{msg}
+	more:
+		for len(batch) < maxBatch {
+			select {
+			case m, ok := <-incoming:
+				if !ok {
+					break more
+				}
+				batch = append(batch, m)
+			default:
+				break more
 			}
-		}()
-	}
-	defer func() {
-		for _, l := range lanes {
-			close(l)
 		}
-		wg.Wait()
-	}()
-	for {
-		msg, err := it.Next()
+		for _, it := range p.prepare(work, batch) {
+			ln.push(it)
+		}
+	}
+	return nil
+}
+
+// prepare decodes a batch and stores the audit records of its inbound events
+// in one call. It returns the items to hand to the lanes; a message that does
+// not decode is settled here as a dead letter, and the inbound events of a
+// batch whose audit records could not be stored are nakked and come back.
+func (p *Processor) prepare(ctx context.Context, batch []jetstream.Msg) []*item {
+	items := make([]*item, 0, len(batch))
+	var records []EventRecord
+	for _, msg := range batch {
+		it, err := p.decode(msg)
 		if err != nil {
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				return nil
-			}
-			p.log.Warn("fetching", "consumer", c.name, "err", err)
+			p.settle(ctx, msg, err)
 			continue
 		}
-		lanes[lane(c.key(msg), len(lanes))] <- msg
+		if it.event != nil {
+			records = append(records, it.record())
+		}
+		items = append(items, it)
 	}
+	if err := p.store.InsertEvents(ctx, records); err != nil {
+		kept := items[:0]
+		for _, it := range items {
+			if it.event != nil {
+				p.settle(ctx, it.msg, fmt.Errorf("storing the audit record: %w", err))
+				continue
+			}
+			kept = append(kept, it)
+		}
+		items = kept
+	}
+	return items
 }
 
-// lane maps a key to one of n lanes (FNV-1a).
-func lane(key string, n int) int {
-	h := uint32(2166136261)
-	for i := 0; i < len(key); i++ {
-		h = (h ^ uint32(key[i])) * 16777619
-	}
-	return int(h % uint32(n))
-}
-
-// cloudEventSubject is the CloudEvent's subject (the openid), read without decoding the rest.
-func cloudEventSubject(msg jetstream.Msg) string {
-	var head struct {
-		Subject string `json:"subject"`
-	}
-	_ = json.Unmarshal(msg.Data(), &head)
-	return head.Subject
+// handle runs the handler of one item and settles its message.
+func (p *Processor) handle(ctx context.Context, it *item) {
+	hctx, cancel := context.WithTimeout(ctx, p.cfg.AckWait)
+	defer cancel()
+	p.settle(hctx, it.msg, it.handler(hctx, it))
 }

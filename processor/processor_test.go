@@ -131,7 +131,7 @@ func (f *fixture) redeliver(raw string) {
 // drained waits until the events consumer has settled every message on the stream.
 func (f *fixture) drained() {
 	f.t.Helper()
-	eventually(f.t, func() error { return natstest.Settled(f.js, processor.ConsumerEvents, f.lastSeq) })
+	eventually(f.t, func() error { return natstest.Settled(f.js, processor.ConsumerName, f.lastSeq) })
 }
 
 // eventually polls check until it passes or waitTime elapses.

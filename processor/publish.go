@@ -40,7 +40,7 @@ func (p *Processor) publish(ctx context.Context, subject, id, typ string, ce sch
 // publishConsent announces a consent change on wechat.{appid}.consent.{event}.
 // Filter results change nothing and are not announced.
 func (p *Processor) publishConsent(ctx context.Context, ch ConsentChange) error {
-	if ch.Action == ActionFilter {
+	if ch.Action == ActionFilter || ch.Action == ActionKind {
 		return nil
 	}
 	event := ch.Event()
@@ -52,7 +52,7 @@ func (p *Processor) publishConsent(ctx context.Context, ch ConsentChange) error 
 
 // publishDelivery announces a message's status on wechat.{appid}.delivery.{status}.
 func (p *Processor) publishDelivery(ctx context.Context, m *Message) error {
-	id := changeID("delivery", m.AppID, m.ID, m.Status, strconv.Itoa(m.Attempts))
+	id := changeID("delivery", m.AppID, m.ID, m.Status, strconv.Itoa(m.Attempts), strconv.Itoa(m.Redrives()))
 	typ := "wxgate.delivery." + m.Status
 	ce, err := schemas.NewCloudEvent(id, m.AppID, typ, m.ToUser, m.UpdatedAt, m.Change())
 	return p.publish(ctx, schemas.DeliverySubject(m.AppID, m.Status), id, typ, ce, err)

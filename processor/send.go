@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -69,11 +70,11 @@ func newMessageID(appID, idempotencyKey string, now time.Time) string {
 	return "m" + strconv.FormatInt(now.UnixMilli(), 36) + hex.EncodeToString(b[:])
 }
 
-// RequestSend stores a send request as a queued message and puts it on
-// wechat.{appid}.send. The request must already be validated. With an
-// idempotencyKey the message id is derived from it: a retried request returns
-// the existing message with ErrDuplicateRequest, and queues it again if its
-// first publish was lost.
+// RequestSend stores a send request as a queued message and puts it, with its
+// content, on wechat.{appid}.send. The request must already be validated. With
+// an idempotencyKey the message id is derived from it: a retried request
+// returns the existing message with ErrDuplicateRequest, and queues it again if
+// its first publish was lost.
 func (p *Processor) RequestSend(ctx context.Context, appID string, req *schemas.SendRequest, idempotencyKey string) (*Message, error) {
 	now := p.now()
 	m := &Message{
@@ -84,7 +85,8 @@ func (p *Processor) RequestSend(ctx context.Context, appID string, req *schemas.
 		History: []StatusChange{{Status: StatusQueued, At: now, Detail: "send requested"}},
 	}
 	var dup error
-	if err := p.store.SaveMessage(ctx, m); errors.Is(err, ErrConflict) {
+	switch err := p.store.SaveMessage(ctx, m); {
+	case errors.Is(err, ErrDuplicate):
 		if m, err = p.store.Message(ctx, appID, m.ID); err != nil {
 			return nil, err
 		}
@@ -92,12 +94,13 @@ func (p *Processor) RequestSend(ctx context.Context, appID string, req *schemas.
 			return m, ErrDuplicateRequest
 		}
 		dup = ErrDuplicateRequest
-	} else if err != nil {
+	case err != nil:
 		return nil, err
+	default:
+		p.metrics.deliveries.WithLabelValues(appID, StatusQueued).Inc()
 	}
 	id := changeID("send", m.ID)
-	data := schemas.SendRequested{ID: m.ID, AppID: appID, ToUser: m.ToUser, TemplateID: m.TemplateID}
-	ce, err := schemas.NewCloudEvent(id, appID, "wxgate.send", m.ToUser, now, data)
+	ce, err := schemas.NewCloudEvent(id, appID, "wxgate.send", m.ToUser, now, m.sendRequested())
 	if err := p.publish(ctx, schemas.SendSubject(appID), id, "wxgate.send", ce, err); err != nil {
 		return m, err
 	}
@@ -105,6 +108,26 @@ func (p *Processor) RequestSend(ctx context.Context, appID string, req *schemas.
 		return m, err
 	}
 	return m, dup
+}
+
+// sendRequested is the data of m's send event.
+func (m *Message) sendRequested() schemas.SendRequested {
+	return schemas.SendRequested{
+		ID: m.ID, AppID: m.AppID, ToUser: m.ToUser, TemplateID: m.TemplateID, Page: m.Page, Data: m.Data,
+		MiniprogramState: m.MiniprogramState, Lang: m.Lang, CreatedAt: m.CreatedAt,
+	}
+}
+
+// queuedMessage is the message a send event describes, as RequestSend stored
+// it: version 1, queued.
+func queuedMessage(d *schemas.SendRequested) *Message {
+	at := d.CreatedAt.UTC()
+	return &Message{
+		ID: d.ID, AppID: d.AppID, ToUser: d.ToUser, TemplateID: d.TemplateID, Page: d.Page, Data: d.Data,
+		MiniprogramState: d.MiniprogramState, Lang: d.Lang,
+		Status: StatusQueued, CreatedAt: at, UpdatedAt: at, Version: 1,
+		History: []StatusChange{{Status: StatusQueued, At: at, Detail: "send requested"}},
+	}
 }
 
 // retryAfter asks settle to redeliver after a given delay (an app-wide pause).
@@ -149,116 +172,207 @@ func nextQuotaReset(now time.Time) time.Time {
 	return time.Date(t.Year(), t.Month(), t.Day()+1, 0, 0, 0, 0, beijing)
 }
 
-// handleSend runs one step of a message's send: consent check and grant use for a
-// queued message, then one call to WeChat for a sending one. It is idempotent: a
-// message that already left those states is acknowledged and left alone.
-func (p *Processor) handleSend(ctx context.Context, msg jetstream.Msg) error {
-	ce, err := schemas.DecodeCloudEvent(msg.Data())
-	if err != nil {
-		return permanentf("send event: %v", err)
+// handleSend runs one step of a message's send, in the recipient's lane:
+// consent check and grant use for a queued message, then one call to WeChat.
+// It is idempotent: a message that already left those states is acknowledged
+// and left alone, and a call whose answer was never recorded is not made again
+// (the message becomes unknown).
+//
+// On the first delivery of a send event the message is taken from the event,
+// as RequestSend stored it, instead of being read back; the compare-and-set of
+// the first write finds out if it changed meanwhile.
+func (p *Processor) handleSend(ctx context.Context, it *item) error {
+	if p.cfg.Sender == nil {
+		return &retryAfter{delay: time.Second, err: errors.New("this processor does not send")}
 	}
 	var d schemas.SendRequested
-	if err := json.Unmarshal(ce.Data, &d); err != nil || d.ID == "" || d.AppID == "" {
-		return permanentf("send event %s: data is not a send request", ce.ID)
+	if err := json.Unmarshal(it.ce.Data, &d); err != nil || d.ID == "" || d.AppID == "" {
+		return permanentf("send event %s: data is not a send request", it.ce.ID)
 	}
-	m, err := p.store.Message(ctx, d.AppID, d.ID)
-	if errors.Is(err, ErrNotFound) {
-		return permanentf("send event %s: message %s is not stored", ce.ID, d.ID)
+	var m *Message
+	redrive := it.msg.Headers().Get(HeaderRedrive) != ""
+	if meta, err := it.msg.Metadata(); err == nil && meta.NumDelivered == 1 && !redrive && !d.CreatedAt.IsZero() {
+		m = queuedMessage(&d)
+	} else {
+		var err error
+		m, err = p.store.Message(ctx, d.AppID, d.ID)
+		if errors.Is(err, ErrNotFound) {
+			return permanentf("send event %s: message %s is not stored", it.ce.ID, d.ID)
+		}
+		if err != nil {
+			return err
+		}
 	}
-	if err != nil {
-		return err
-	}
-	if m.Status == StatusDead && msg.Headers().Get(HeaderRedrive) != "" {
-		if m, err = p.UpdateMessage(ctx, m.AppID, m.ID, func(m *Message) (bool, error) {
+	if redrive && m.Status == StatusDead {
+		var err error
+		if m, err = p.UpdateMessage(ctx, m, m.AppID, m.ID, func(m *Message) (bool, error) {
 			if m.Status != StatusDead {
 				return false, nil
 			}
 			m.Attempts, m.ErrCode, m.ErrMsg, m.Reason = 0, 0, "", ""
-			return true, m.Transition(StatusQueued, "redriven from the dead letters", p.now())
+			return true, m.Transition(StatusQueued, redrivenDetail, p.now())
 		}); err != nil {
 			return err
 		}
 	}
-	if m.Status == StatusQueued {
-		if m, err = p.reserve(ctx, m); err != nil {
-			return err
-		}
-	}
-	if m.Status != StatusSending {
+	if m.Status != StatusQueued && m.Status != StatusSending {
 		return nil
 	}
-	return p.attempt(ctx, m)
-}
-
-// reserve checks the ledger and uses one grant in one atomic update of the consent
-// document (a long-term consent is checked, not used), then moves the message to
-// sending; without consent the message is rejected without calling WeChat. The
-// grant is keyed by the message and its send cycle, so a redelivery never uses a second one.
-func (p *Processor) reserve(ctx context.Context, m *Message) (*Message, error) {
-	held := false
-	ch := ConsentChange{ID: m.grantKey(), Source: SourceSend, Action: ActionConsume}
-	c, err := p.updateConsent(ctx, m.AppID, m.ToUser, m.TemplateID, ch, func(c *Consent) error {
-		switch {
-		case c == nil:
-			return fmt.Errorf("%w: the user never accepted this template", errNoConsent)
-		case c.Status != ConsentAccepted:
-			return fmt.Errorf("%w: the user's consent is %s", errNoConsent, c.Status)
-		case c.Kind == KindOneTime && c.Grants == 0:
-			return fmt.Errorf("%w: no one-time grant left", errNoConsent)
-		}
-		return nil
-	})
-	reason := ""
-	switch {
-	case errors.Is(err, errNoConsent):
-		reason = err.Error()
-	case err != nil:
-		return nil, err
-	default:
-		held = c.Kind == KindOneTime
-	}
-	return p.UpdateMessage(ctx, m.AppID, m.ID, func(m *Message) (bool, error) {
-		if m.Status != StatusQueued {
-			return false, nil
-		}
-		if reason != "" {
-			m.Reason = reason
-			return true, m.Transition(StatusRejected, reason, p.now())
-		}
-		m.GrantHeld = held
-		return true, m.Transition(StatusSending, "consent checked", p.now())
-	})
-}
-
-// attempt calls WeChat once and applies the errcode table.
-func (p *Processor) attempt(ctx context.Context, m *Message) error {
 	if d := p.pauses.get(m.AppID, p.now()); d > 0 {
+		// Paused before any grant is used or any call made: nothing to record.
 		return &retryAfter{delay: d, err: fmt.Errorf("app %s paused: daily quota reached", m.AppID)}
 	}
+	switch m.Status {
+	case StatusQueued:
+		return p.reserve(ctx, m)
+	case StatusSending:
+		if m.InFlight != "" {
+			return p.unknown(ctx, m, "a call to WeChat was started and its answer never recorded")
+		}
+		return p.attempt(ctx, m, false)
+	}
+	return nil
+}
+
+// redrivenDetail marks the history entry of a redrive.
+const redrivenDetail = "redriven from the dead letters"
+
+// reserve checks the ledger and, for a one-time consent, uses one grant, then
+// makes the first call to WeChat. Without consent the message is rejected
+// without calling WeChat. The grant is keyed by the message and its send
+// cycle: the consent change that uses it is also the record, written before
+// the call, that the call may have been made. Finding it already applied to a
+// queued message means an earlier delivery got that far: the message becomes
+// unknown rather than being sent twice.
+func (p *Processor) reserve(ctx context.Context, m *Message) error {
+	c, err := p.store.Consent(ctx, ConsentKey(m.AppID, m.ToUser, m.TemplateID))
+	switch {
+	case errors.Is(err, ErrNotFound):
+		c = nil
+	case err != nil:
+		return err
+	}
+	if c != nil && c.Kind == "" {
+		if k := p.kind(ctx, m.AppID, m.TemplateID); k != "" {
+			c.Kind = k
+			if c.Kind == KindLongTerm {
+				// Write what was learned; a one-time kind is written with the grant below.
+				if c, err = p.updateConsent(ctx, c, m.AppID, m.ToUser, m.TemplateID,
+					ConsentChange{ID: "kind/" + k, Source: SourceSend, Action: ActionKind, Kind: k}, nil); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if c != nil && slices.Contains(c.Applied, m.grantKey()) {
+		return p.unknown(ctx, m, "the grant was used by an earlier delivery whose call to WeChat was never recorded")
+	}
+	if reason := refusal(c); reason != "" {
+		_, err := p.UpdateMessage(ctx, m, m.AppID, m.ID, func(m *Message) (bool, error) {
+			if m.Status != StatusQueued {
+				return false, nil
+			}
+			m.Reason = reason
+			return true, m.Transition(StatusRejected, reason, p.now())
+		})
+		return err
+	}
+	if !c.OneTime() {
+		return p.attempt(ctx, m, false)
+	}
+	ch := ConsentChange{ID: m.grantKey(), Source: SourceSend, Action: ActionConsume}
+	_, err = p.updateConsent(ctx, c, m.AppID, m.ToUser, m.TemplateID, ch, func(c *Consent) error {
+		if reason := refusal(c); reason != "" {
+			return fmt.Errorf("%w: %s", errNoConsent, reason)
+		}
+		return nil
+	})
+	if errors.Is(err, errNoConsent) {
+		// The entry changed between the read and the write: decide again next time.
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	m.GrantHeld = true
+	return p.attempt(ctx, m, true)
+}
+
+// refusal is why the ledger entry c does not allow a send, or "".
+func refusal(c *Consent) string {
+	switch {
+	case c == nil:
+		return "no consent: the user never accepted this template"
+	case c.Status != ConsentAccepted:
+		return "no consent: the user's consent is " + c.Status
+	case c.OneTime() && c.Grants == 0:
+		return "no consent: no one-time grant left"
+	}
+	return ""
+}
+
+// unknown records that WeChat may or may not have accepted m: it is never sent
+// again automatically, its grant stays used, and a sent event naming it, or an
+// operator, settles it.
+func (p *Processor) unknown(ctx context.Context, m *Message, detail string) error {
+	p.log.Warn("send outcome unknown; not resending", "appid", m.AppID, "message", m.ID, "detail", detail)
+	_, err := p.UpdateMessage(ctx, m, m.AppID, m.ID, func(m *Message) (bool, error) {
+		if m.Status != StatusQueued && m.Status != StatusSending {
+			return false, nil
+		}
+		m.InFlight = ""
+		m.Reason = "WeChat's answer is unknown: " + detail
+		return true, m.Transition(StatusUnknown, m.Reason, p.now())
+	})
+	return err
+}
+
+// attempt makes one call to WeChat and applies the errcode table. Before the
+// call its intent is on record: the grant's consent change (reserved true, the
+// first call of a one-time send) or the message's InFlight.
+func (p *Processor) attempt(ctx context.Context, m *Message, reserved bool) error {
 	req := schemas.SendRequest{ToUser: m.ToUser, TemplateID: m.TemplateID, Page: m.Page, Data: m.Data, MiniprogramState: m.MiniprogramState, Lang: m.Lang}
 	body, err := req.WeChatBody()
 	if err != nil {
 		return p.finish(ctx, m, StatusInvalid, true, 0, "", fmt.Sprintf("cannot encode the request: %v", err))
 	}
+	now := p.now()
+	if m.Status == StatusQueued {
+		// The sending state is recorded with the call's result; announce it now.
+		sending := *m
+		_ = sending.Transition(StatusSending, "consent checked", now)
+		if err := p.publishDelivery(ctx, &sending); err != nil {
+			return err
+		}
+		p.metrics.deliveries.WithLabelValues(m.AppID, StatusSending).Inc()
+		*m = sending
+	}
+	if !reserved {
+		// Write the call's intent first: a crash during the call must not lead to a second one.
+		flight := fmt.Sprintf("%s/%d", m.ID, m.Attempts+1)
+		var err error
+		if m, err = p.saveMessage(ctx, m, func(m *Message) { m.InFlight = flight }); err != nil {
+			return err
+		}
+	}
 	msgID, err := p.cfg.Sender.Send(ctx, m.AppID, body)
 	if err == nil {
-		_, err := p.MarkSent(ctx, m.AppID, m.ID, msgID)
-		return err
+		return p.markSent(ctx, m, msgID)
 	}
 	var we wechatError
 	if !errors.As(err, &we) {
-		return p.retry(ctx, m, 0, "", fmt.Sprintf("calling WeChat: %v", err))
+		return p.retry(ctx, m, 0, "", fmt.Sprintf("calling WeChat: %v", err), 0)
 	}
 	code, errmsg := we.ErrCode(), we.ErrMsg()
 	p.metrics.sendErrors.WithLabelValues(m.AppID, strconv.Itoa(code)).Inc()
 	switch code {
 	case codeBusy, codeConcurrentSends, codeTokenInvalid, codeTokenNotLatest, codeTokenExpired:
-		return p.retry(ctx, m, code, errmsg, fmt.Sprintf("WeChat errcode %d", code))
+		return p.retry(ctx, m, code, errmsg, fmt.Sprintf("WeChat errcode %d", code), 0)
 	case codeBadOpenID, codeBadTemplate, codeBadPage, codeSensitiveWord, codeBadData:
 		return p.finish(ctx, m, StatusInvalid, true, code, errmsg, fmt.Sprintf("WeChat refused the request: errcode %d", code))
 	case codeNoConsent:
 		zero := ConsentChange{ID: m.grantKey() + "/43101", Source: SourceSend, Action: ActionZero}
-		if _, err := p.updateConsent(ctx, m.AppID, m.ToUser, m.TemplateID, zero, nil); err != nil {
+		if _, err := p.updateConsent(ctx, nil, m.AppID, m.ToUser, m.TemplateID, zero, nil); err != nil {
 			return err
 		}
 		return p.finish(ctx, m, StatusRejected, false, code, errmsg, "WeChat: the user has no consent left (43101)")
@@ -266,7 +380,7 @@ func (p *Processor) attempt(ctx context.Context, m *Message) error {
 		until := nextQuotaReset(p.now())
 		p.pauses.set(m.AppID, until)
 		p.log.Warn("daily send quota reached; pausing the app", "appid", m.AppID, "until", until)
-		return &retryAfter{delay: until.Sub(p.now()), err: fmt.Errorf("app %s: daily quota reached (45009)", m.AppID)}
+		return p.retry(ctx, m, code, errmsg, "daily quota reached (45009)", until.Sub(p.now()))
 	case codeAbilityBanned:
 		p.metrics.alerts.WithLabelValues(m.AppID, "43107").Inc()
 		p.log.Error("ALERT: the app's subscription-message ability is banned (43107)", "appid", m.AppID)
@@ -282,16 +396,71 @@ func (p *Processor) attempt(ctx context.Context, m *Message) error {
 	}
 }
 
-// retry records a failed attempt that is not the user's doing. Below the attempt
-// limit the message stays sending and the error makes settle redeliver it with
-// backoff; at the limit it is dead, its grant given back, and kept as a dead letter.
-func (p *Processor) retry(ctx context.Context, m *Message, code int, errmsg, detail string) error {
-	var last bool
-	m, err := p.UpdateMessage(ctx, m.AppID, m.ID, func(m *Message) (bool, error) {
-		if m.Status != StatusSending {
+// saveMessage applies fn to the message m the lane holds and writes it. m is
+// the state the lane wrote or read last; the compare-and-set fails only if
+// someone else wrote it, which the lane never expects: that is an error to
+// retry from the stream, with the message read afresh.
+func (p *Processor) saveMessage(ctx context.Context, m *Message, fn func(*Message)) (*Message, error) {
+	next := *m
+	fn(&next)
+	next.bump()
+	if err := p.store.SaveMessage(ctx, &next); err != nil {
+		return m, err
+	}
+	return &next, nil
+}
+
+// MarkSent records that WeChat accepted message id of appID under msgID, as
+// the send pipeline does with WeChat's reply, and applies a sent event that
+// arrived first. It must run where the recipient's lane would.
+func (p *Processor) MarkSent(ctx context.Context, appID, id, msgID string) (*Message, error) {
+	m, err := p.store.Message(ctx, appID, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.markSent(ctx, m, msgID); err != nil {
+		return nil, err
+	}
+	return p.store.Message(ctx, appID, id)
+}
+
+// markSent records that WeChat accepted m under msgID (the attempt that
+// succeeded), then links the msgid to m for its sent event.
+func (p *Processor) markSent(ctx context.Context, m *Message, msgID string) error {
+	if msgID == "" {
+		return p.unknown(ctx, m, "WeChat accepted the send without a msgid")
+	}
+	m, err := p.UpdateMessage(ctx, m, m.AppID, m.ID, func(m *Message) (bool, error) {
+		if !m.sending(p.now()) {
 			return false, nil
 		}
 		m.Attempts++
+		m.InFlight = ""
+		m.WeChatMsgID, m.ErrCode, m.ErrMsg = msgID, 0, ""
+		return true, m.Transition(StatusSent, "WeChat accepted msgid "+msgID, p.now())
+	})
+	if err != nil {
+		return err
+	}
+	_, err = p.linkMsgID(ctx, m, msgID)
+	return err
+}
+
+// retry records a failed attempt that is not the user's doing. Below the
+// attempt limit the message stays sending and the error makes settle redeliver
+// it, after delay when one is given, else with backoff; at the limit it is
+// dead, its grant given back, and kept as a dead letter. A daily-quota refusal
+// (45009) pauses the app and uses no attempt.
+func (p *Processor) retry(ctx context.Context, m *Message, code int, errmsg, detail string, delay time.Duration) error {
+	var last bool
+	m, err := p.UpdateMessage(ctx, m, m.AppID, m.ID, func(m *Message) (bool, error) {
+		if !m.sending(p.now()) {
+			return false, nil
+		}
+		if code != codeDailyQuota {
+			m.Attempts++
+		}
+		m.InFlight = ""
 		m.ErrCode, m.ErrMsg = code, errmsg
 		last = m.Attempts >= p.cfg.SendAttempts
 		if last {
@@ -304,6 +473,9 @@ func (p *Processor) retry(ctx context.Context, m *Message, code int, errmsg, det
 		return err
 	}
 	if !last {
+		if delay > 0 {
+			return &retryAfter{delay: delay, err: errors.New(detail)}
+		}
 		return errors.New(detail)
 	}
 	if err := p.restoreGrant(ctx, m); err != nil {
@@ -312,14 +484,15 @@ func (p *Processor) retry(ctx context.Context, m *Message, code int, errmsg, det
 	return permanentf("message %s: %s", m.ID, m.Reason)
 }
 
-// finish ends a message in a terminal status. restore gives a held grant back:
-// WeChat did not use the user's consent.
+// finish ends a message in a terminal status after a call to WeChat. restore
+// gives a held grant back: WeChat did not use the user's consent.
 func (p *Processor) finish(ctx context.Context, m *Message, status string, restore bool, code int, errmsg, reason string) error {
-	m, err := p.UpdateMessage(ctx, m.AppID, m.ID, func(m *Message) (bool, error) {
-		if m.Status != StatusSending {
+	m, err := p.UpdateMessage(ctx, m, m.AppID, m.ID, func(m *Message) (bool, error) {
+		if !m.sending(p.now()) {
 			return false, nil
 		}
 		m.Attempts++
+		m.InFlight = ""
 		m.ErrCode, m.ErrMsg, m.Reason = code, errmsg, reason
 		return true, m.Transition(status, reason, p.now())
 	})
@@ -329,13 +502,23 @@ func (p *Processor) finish(ctx context.Context, m *Message, status string, resto
 	return p.restoreGrant(ctx, m)
 }
 
+// sending reports whether m is waiting for the result of a call to WeChat. A
+// message read back as queued (its first call's sending state was announced
+// but not yet written) is moved to sending first.
+func (m *Message) sending(now time.Time) bool {
+	if m.Status == StatusQueued {
+		_ = m.Transition(StatusSending, "consent checked", now)
+	}
+	return m.Status == StatusSending
+}
+
 // restoreGrant gives back the grant a message held, once (keyed by the message id).
 func (p *Processor) restoreGrant(ctx context.Context, m *Message) error {
 	if !m.GrantHeld {
 		return nil
 	}
 	ch := ConsentChange{ID: m.grantKey() + "/restore", Source: SourceSend, Action: ActionRestore}
-	_, err := p.updateConsent(ctx, m.AppID, m.ToUser, m.TemplateID, ch, nil)
+	_, err := p.updateConsent(ctx, nil, m.AppID, m.ToUser, m.TemplateID, ch, nil)
 	return err
 }
 
@@ -349,7 +532,7 @@ func (m *Message) grantKey() string {
 func (m *Message) Redrives() int {
 	n := 0
 	for _, h := range m.History {
-		if h.Status == StatusQueued && h.Detail == "redriven from the dead letters" {
+		if h.Status == StatusQueued && h.Detail == redrivenDetail {
 			n++
 		}
 	}

@@ -207,7 +207,7 @@ func TestDeadSendIsRedriven(t *testing.T) {
 	}
 	var dl processor.DeadLetter
 	eventually(t, func() error {
-		dls, _, err := f.st.DeadLetters(context.Background(), processor.DeadLetterQuery{Consumer: processor.ConsumerSends})
+		dls, _, err := f.st.DeadLetters(context.Background(), processor.DeadLetterQuery{Consumer: processor.ConsumerName})
 		if err != nil || len(dls) != 1 {
 			return fmt.Errorf("%d dead letters (%v)", len(dls), err)
 		}
@@ -266,6 +266,8 @@ func TestProcessorsShareOneToken(t *testing.T) {
 		duration     = 5 * time.Second
 	)
 	f := newFixture(t)
+	// Only the sending instances below consume: they share one durable consumer.
+	f.halt()
 	s, base, err := sim.Start(sim.Config{
 		Apps: []sim.AppConfig{{
 			AppID: appID, Secret: "app-secret-for-tests", Token: "tok", EncodingAESKey: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",

@@ -12,37 +12,43 @@ import (
 var (
 	// ErrNotFound: no document with that key.
 	ErrNotFound = errors.New("not found")
-	// ErrConflict: the document changed (or appeared) since it was read; re-read and retry.
+	// ErrConflict: the document changed since it was read (a compare-and-set
+	// lost); re-read and retry.
 	ErrConflict = errors.New("concurrent update")
+	// ErrDuplicate: a document with that unique key exists already.
+	ErrDuplicate = errors.New("duplicate key")
 	// ErrUnavailable: the store could not be reached; the work is retried later.
 	ErrUnavailable = errors.New("store unavailable")
 )
 
 // Store keeps the processor's state. Every write is a single-document atomic
 // operation keyed by a natural id: an insert that fails on a duplicate id, or a
-// replace guarded by the version read before (compare-and-set). Implementations
-// are safe for concurrent use and wrap ErrNotFound, ErrConflict and ErrUnavailable.
+// replace guarded by the version read before (compare-and-set). Every document
+// is found by its _id. Implementations are safe for concurrent use and wrap
+// ErrNotFound, ErrConflict, ErrDuplicate and ErrUnavailable.
 type Store interface {
 	Ping(ctx context.Context) error
 
-	// InsertEvent stores an inbound event once; inserted is false when its id was stored before.
-	InsertEvent(ctx context.Context, e *EventRecord) (inserted bool, err error)
+	// InsertEvents stores inbound events in one call; an id stored before is
+	// skipped, not an error (a redelivery).
+	InsertEvents(ctx context.Context, events []EventRecord) error
 	Events(ctx context.Context, q EventQuery) ([]EventRecord, string, error)
 
 	Consent(ctx context.Context, id string) (*Consent, error)
-	// SaveConsent writes c if the stored version is still c.Version-1 (or, for version 1, if none exists).
+	// SaveConsent writes c if the stored version is still c.Version-1 (ErrConflict
+	// otherwise); version 1 inserts it (ErrDuplicate when it exists).
 	SaveConsent(ctx context.Context, c *Consent) error
 	Consents(ctx context.Context, appID, openID string) ([]Consent, error)
 
 	Message(ctx context.Context, appID, id string) (*Message, error)
-	MessageByWeChatID(ctx context.Context, appID, msgID string) (*Message, error)
 	// SaveMessage writes m with the same compare-and-set rule as SaveConsent.
 	SaveMessage(ctx context.Context, m *Message) error
 	Messages(ctx context.Context, q MessageQuery) ([]Message, string, error)
 
-	// PutOutcome stores a sent event's outcome; storing the same one twice is not an error.
-	PutOutcome(ctx context.Context, o *Outcome) error
+	// Outcome reads the record of one WeChat msgid (see Outcome).
 	Outcome(ctx context.Context, appID, msgID string) (*Outcome, error)
+	// SaveOutcome writes o with the same compare-and-set rule as SaveConsent.
+	SaveOutcome(ctx context.Context, o *Outcome) error
 
 	PutDeadLetter(ctx context.Context, d *DeadLetter) error
 	DeadLetter(ctx context.Context, id string) (*DeadLetter, error)
@@ -50,16 +56,17 @@ type Store interface {
 	DeadLetters(ctx context.Context, q DeadLetterQuery) ([]DeadLetter, string, error)
 }
 
-// EventRecord is one inbound event in the audit trail.
+// EventRecord is one inbound event in the audit trail. Data has the field names
+// of the stream and the API.
 type EventRecord struct {
-	ID         string        `bson:"_id" json:"id"`
-	AppID      string        `bson:"appid" json:"appid"`
-	OpenID     string        `bson:"openid" json:"openid"`
-	Event      string        `bson:"event" json:"event"`
-	Subject    string        `bson:"subject" json:"subject"`
+	ID      string `bson:"_id" json:"id"`
+	AppID   string `bson:"appid" json:"appid"`
+	OpenID  string `bson:"openid" json:"openid"`
+	Event   string `bson:"event" json:"event"`
+	Subject string `bson:"subject" json:"subject"`
+	// ReceivedAt is when the gateway received the push (the CloudEvent's time).
 	ReceivedAt time.Time     `bson:"received_at" json:"received_at"`
 	Data       schemas.Event `bson:"data" json:"data"`
-	Version    int64         `bson:"version" json:"-"`
 }
 
 // DeadLetter is a stream message the processor gave up on, with the reason.

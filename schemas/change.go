@@ -20,8 +20,12 @@ type ConsentChange struct {
 	// Status is accepted, rejected or banned, after the change.
 	Status string `json:"status"`
 	// Grants is the number of one-time sends left after the change.
-	Grants int       `json:"grants"`
-	At     time.Time `json:"at"`
+	Grants int `json:"grants"`
+	// At is when wxgate applied the change.
+	At time.Time `json:"at"`
+	// WeChatTime is the time of the answer: the push's CreateTime, or when a
+	// report was received; absent for the send pipeline's changes.
+	WeChatTime time.Time `json:"wechat_time,omitzero"`
 }
 
 // DeliveryChange is the data of a wechat.{appid}.delivery.{status} CloudEvent: a
@@ -43,10 +47,29 @@ type DeliveryChange struct {
 }
 
 // SendRequested is the data of a wechat.{appid}.send CloudEvent: a message to
-// send, by id; the stored message is the source of truth for its content.
+// send, with its content as it was stored when the send was requested, so the
+// processor does not read it back. The stored message stays the source of
+// truth for its state.
 type SendRequested struct {
-	ID         string `json:"id"`
-	AppID      string `json:"appid"`
-	ToUser     string `json:"touser"`
-	TemplateID string `json:"template_id"`
+	ID               string            `json:"id"`
+	AppID            string            `json:"appid"`
+	ToUser           string            `json:"touser"`
+	TemplateID       string            `json:"template_id"`
+	Page             string            `json:"page,omitempty"`
+	Data             map[string]string `json:"data,omitempty"`
+	MiniprogramState string            `json:"miniprogram_state,omitempty"`
+	Lang             string            `json:"lang,omitempty"`
+	CreatedAt        time.Time         `json:"created_at"`
+}
+
+// ConsentReport is the data of a wechat.{appid}.report CloudEvent: the results
+// of one wx.requestSubscribeMessage call as the mini program's backend
+// reported them, on their way to the user's lane.
+type ConsentReport struct {
+	AppID     string `json:"appid"`
+	OpenID    string `json:"openid"`
+	RequestID string `json:"request_id"`
+	// Results maps each template id to accept, reject, ban or filter.
+	Results    map[string]string `json:"results"`
+	ReceivedAt time.Time         `json:"received_at"`
 }

@@ -26,6 +26,7 @@ func schemaRows() []schemaRow {
 		{file: "consent-change.json", typ: reflect.TypeFor[ConsentChange]()},
 		{file: "delivery-change.json", typ: reflect.TypeFor[DeliveryChange]()},
 		{file: "send-requested.json", typ: reflect.TypeFor[SendRequested]()},
+		{file: "consent-report.json", typ: reflect.TypeFor[ConsentReport]()},
 	}
 }
 

@@ -254,11 +254,11 @@ func TestOpsAuditEventsAndDLQ(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := regexp.MustCompile(`(?m)^\S+\s+(\S+)\s+` + opsApp + `\s+wxgate-events\s+wechat\.` + opsApp + `\.in\.garbage\s+1\s+0\s+.*permanent`).FindStringSubmatch(stdout)
+	m := regexp.MustCompile(`(?m)^\S+\s+(\S+)\s+` + opsApp + `\s+wxgate-processor\s+wechat\.` + opsApp + `\.in\.garbage\s+1\s+0\s+.*permanent`).FindStringSubmatch(stdout)
 	if m == nil {
 		t.Fatalf("dlq printed:\n%s\nwant the poison message's dead letter", stdout)
 	}
-	stdout, _, err = opsRun(t, env, "dlq", "list", "--consumer", "wxgate-sends")
+	stdout, _, err = opsRun(t, env, "dlq", "list", "--consumer", "wxgate-other")
 	if err != nil || strings.Contains(stdout, m[1]) {
 		t.Errorf("dlq list --consumer wxgate-sends = %v:\n%s\nwant no events dead letter", err, stdout)
 	}

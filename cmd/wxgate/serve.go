@@ -232,6 +232,7 @@ const templateTTL = 10 * time.Minute
 func openStore(ctx context.Context, cfg config.Config, log, storeLog *slog.Logger) (*store.Store, func(), error) {
 	uri := cfg.Mongo.URI
 	var emb *store.Embedded
+	var opts store.Options
 	if uri == "" {
 		dir := filepath.Join(cfg.DataDir, "store")
 		var err error
@@ -245,9 +246,12 @@ func openStore(ctx context.Context, cfg config.Config, log, storeLog *slog.Logge
 			return nil, nil, err
 		}
 		uri = emb.URI()
+		// This process is the embedded store's only writer: the Guard makes its
+		// compare-and-set hold, and Open refuses other processes.
+		opts.Guard = store.NewGuard()
 		log.Info("embedded store started", "addr", cfg.Mongo.Listen, "dir", dir)
 	}
-	st, err := store.Open(ctx, uri, cfg.Mongo.Database)
+	st, err := store.Open(ctx, uri, cfg.Mongo.Database, opts)
 	if err != nil {
 		if emb != nil {
 			emb.Close()

@@ -602,7 +602,7 @@ func TestDeadLetters(t *testing.T) {
 		t.Fatalf("GET /v1/dlq = %d %s, want one dead letter", r.status, r.body)
 	}
 	d := p.Items[0]
-	if d.AppID != appID || d.Consumer != processor.ConsumerEvents || d.MsgID != "poison-1" || d.Data != `{"not":"a cloudevent"}` || d.Reason == "" {
+	if d.AppID != appID || d.Consumer != processor.ConsumerName || d.MsgID != "poison-1" || d.Data != `{"not":"a cloudevent"}` || d.Reason == "" {
 		t.Errorf("dead letter = %+v", d)
 	}
 	for _, tt := range []struct {
@@ -611,8 +611,8 @@ func TestDeadLetters(t *testing.T) {
 	}{
 		{"?appid=" + appID, 1},
 		{"?appid=wxother", 0},
-		{"?consumer=" + processor.ConsumerSends, 0},
-		{"?consumer=" + processor.ConsumerEvents + "&since=" + time.Now().Add(-time.Hour).Format(time.RFC3339), 1},
+		{"?consumer=wxgate-other", 0},
+		{"?consumer=" + processor.ConsumerName + "&since=" + time.Now().Add(-time.Hour).Format(time.RFC3339), 1},
 	} {
 		r := call(t, s, http.MethodGet, "/v1/dlq"+tt.query, token, "")
 		r.decode(t, &p)

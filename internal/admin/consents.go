@@ -2,10 +2,12 @@ package admin
 
 import (
 	"crypto/rand"
+	"errors"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/wxgate/wxgate/processor"
 	"github.com/wxgate/wxgate/schemas"
 )
 
@@ -39,7 +41,8 @@ func (a *API) getConsents(c *gin.Context) error {
 }
 
 // reportConsents answers POST /v1/apps/{appid}/consents with the ledger entries
-// the report changed.
+// the report changed, once the processor has applied it, or 202 when it is
+// stored and not applied within a few seconds.
 //
 // The request id (request_id in the body, or the Idempotency-Key header) makes
 // the report safe to retry: the same id reported again changes nothing. Without
@@ -76,6 +79,12 @@ func (a *API) reportConsents(c *gin.Context) error {
 		r.RequestID = "api-" + rand.Text()
 	}
 	consents, err := a.svc.ReportConsent(c.Request.Context(), appID, r.OpenID, r.RequestID, r.Results)
+	if errors.Is(err, processor.ErrReportQueued) {
+		// Stored on the stream, not applied yet: it will be, in order with the
+		// user's other changes.
+		c.JSON(http.StatusAccepted, gin.H{"request_id": r.RequestID, "status": "queued"})
+		return nil
+	}
 	if err != nil {
 		return err
 	}

@@ -2,26 +2,43 @@ package store
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/wxgate/wxgate/processor"
 )
 
 func (s *Store) coll(name string) *mongo.Collection { return s.db.Collection(name) }
 
-// InsertEvent stores e once by its id.
-func (s *Store) InsertEvent(ctx context.Context, e *processor.EventRecord) (bool, error) {
-	_, err := s.coll(collEvents).InsertOne(ctx, e)
-	if mongo.IsDuplicateKeyError(err) {
-		return false, nil
+// InsertEvents stores inbound events in one round trip; an event stored
+// before is skipped (a redelivery), not an error.
+func (s *Store) InsertEvents(ctx context.Context, events []processor.EventRecord) error {
+	if len(events) == 0 {
+		return nil
 	}
-	if err != nil {
-		return false, classify(err)
+	_, err := s.coll(collEvents).InsertMany(ctx, events, options.InsertMany().SetOrdered(false))
+	if err == nil || onlyDuplicates(err) {
+		return nil
 	}
-	return true, nil
+	return classify(err)
+}
+
+// onlyDuplicates reports whether every error of a bulk write is a duplicate key.
+func onlyDuplicates(err error) bool {
+	var bwe mongo.BulkWriteException
+	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil || len(bwe.WriteErrors) == 0 {
+		return false
+	}
+	for _, we := range bwe.WriteErrors {
+		if !we.HasErrorCode(11000) {
+			return false
+		}
+	}
+	return true
 }
 
 // Events lists the audit trail, newest first.
@@ -40,12 +57,12 @@ func (s *Store) Events(ctx context.Context, q processor.EventQuery) ([]processor
 
 // Consent reads one ledger entry by its ConsentKey.
 func (s *Store) Consent(ctx context.Context, id string) (*processor.Consent, error) {
-	return get[processor.Consent](ctx, s.coll(collConsents), bson.M{"_id": id})
+	return read(ctx, s, s.coll(collConsents), id, func(c *processor.Consent) int64 { return c.Version })
 }
 
 // SaveConsent writes c with compare-and-set on its version.
 func (s *Store) SaveConsent(ctx context.Context, c *processor.Consent) error {
-	return save(ctx, s.coll(collConsents), c.ID, c.Version, c)
+	return s.save(ctx, s.coll(collConsents), c.ID, c.Version, c)
 }
 
 // Consents lists a user's ledger entries for one app.
@@ -62,10 +79,9 @@ func (s *Store) Consents(ctx context.Context, appID, openID string) ([]processor
 }
 
 // Message reads one message of an app. It filters by _id alone and checks the
-// app here: the embedded store evaluates a filter on several fields outside the
-// database, over every document.
+// app here: the embedded store uses an index only for a filter on _id alone.
 func (s *Store) Message(ctx context.Context, appID, id string) (*processor.Message, error) {
-	m, err := get[processor.Message](ctx, s.coll(collMessages), bson.M{"_id": id})
+	m, err := read(ctx, s, s.coll(collMessages), id, func(m *processor.Message) int64 { return m.Version })
 	if err != nil {
 		return nil, err
 	}
@@ -75,14 +91,9 @@ func (s *Store) Message(ctx context.Context, appID, id string) (*processor.Messa
 	return m, nil
 }
 
-// MessageByWeChatID finds a message by WeChat's msgid.
-func (s *Store) MessageByWeChatID(ctx context.Context, appID, msgID string) (*processor.Message, error) {
-	return get[processor.Message](ctx, s.coll(collMessages), bson.M{"wechat_key": processor.WeChatKey(appID, msgID)})
-}
-
 // SaveMessage writes m with compare-and-set on its version.
 func (s *Store) SaveMessage(ctx context.Context, m *processor.Message) error {
-	return save(ctx, s.coll(collMessages), m.ID, m.Version, m)
+	return s.save(ctx, s.coll(collMessages), m.ID, m.Version, m)
 }
 
 // Messages lists messages, newest first.
@@ -102,18 +113,14 @@ func (s *Store) Messages(ctx context.Context, q processor.MessageQuery) ([]proce
 	})
 }
 
-// PutOutcome stores a sent event's outcome once.
-func (s *Store) PutOutcome(ctx context.Context, o *processor.Outcome) error {
-	_, err := s.coll(collOutcomes).InsertOne(ctx, o)
-	if mongo.IsDuplicateKeyError(err) {
-		return nil
-	}
-	return classify(err)
+// Outcome reads the record of one WeChat msgid.
+func (s *Store) Outcome(ctx context.Context, appID, msgID string) (*processor.Outcome, error) {
+	return read(ctx, s, s.coll(collOutcomes), processor.WeChatKey(appID, msgID), func(o *processor.Outcome) int64 { return o.Version })
 }
 
-// Outcome reads the outcome of one WeChat msgid.
-func (s *Store) Outcome(ctx context.Context, appID, msgID string) (*processor.Outcome, error) {
-	return get[processor.Outcome](ctx, s.coll(collOutcomes), bson.M{"_id": processor.WeChatKey(appID, msgID)})
+// SaveOutcome writes o with compare-and-set on its version.
+func (s *Store) SaveOutcome(ctx context.Context, o *processor.Outcome) error {
+	return s.save(ctx, s.coll(collOutcomes), o.ID, o.Version, o)
 }
 
 // PutDeadLetter stores a dead letter once by its id.
@@ -127,12 +134,12 @@ func (s *Store) PutDeadLetter(ctx context.Context, d *processor.DeadLetter) erro
 
 // DeadLetter reads one dead letter.
 func (s *Store) DeadLetter(ctx context.Context, id string) (*processor.DeadLetter, error) {
-	return get[processor.DeadLetter](ctx, s.coll(collDLQ), bson.M{"_id": id})
+	return read(ctx, s, s.coll(collDLQ), id, func(d *processor.DeadLetter) int64 { return d.Version })
 }
 
 // SaveDeadLetter writes d with compare-and-set on its version.
 func (s *Store) SaveDeadLetter(ctx context.Context, d *processor.DeadLetter) error {
-	return save(ctx, s.coll(collDLQ), d.ID, d.Version, d)
+	return s.save(ctx, s.coll(collDLQ), d.ID, d.Version, d)
 }
 
 // DeadLetters lists dead letters, newest first.

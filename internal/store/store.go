@@ -7,10 +7,12 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
@@ -27,7 +29,11 @@ const (
 	collMessages = "messages"
 	collOutcomes = "outcomes"
 	collDLQ      = "dead_letters"
+	collMeta     = "meta"
 )
+
+// collections lists every collection Open prepares, in the order it creates them.
+var collections = []string{collEvents, collConsents, collMessages, collOutcomes, collDLQ, collMeta}
 
 // Limits of list queries.
 const (
@@ -39,29 +45,86 @@ const (
 type Store struct {
 	client *mongo.Client
 	db     *mongo.Database
+	// guard, when set, serialises this process's writes of each document and
+	// checks versions itself (see Guard); nil on MongoDB, which needs neither.
+	guard *Guard
+}
+
+// Options are the choices Open leaves to its caller.
+type Options struct {
+	// Guard declares this process the store's only writer and makes
+	// compare-and-set hold on a store that does not enforce it itself: set it,
+	// shared by every Store of the process, for the embedded store. Open then
+	// marks the database as the embedded store's, and refuses to open a marked
+	// database without a Guard, so a second process never races the first.
+	Guard *Guard
+	// Monitor, when set, sees every command sent: benchmarks count round trips with it.
+	Monitor *event.CommandMonitor
 }
 
 // Open connects to uri, checks the connection and creates the collections'
 // indexes (idempotently, so every instance does it at start-up).
-func Open(ctx context.Context, uri, database string) (*Store, error) {
-	client, err := mongo.Connect(options.Client().
+func Open(ctx context.Context, uri, database string, o Options) (*Store, error) {
+	co := options.Client().
 		ApplyURI(uri).
 		SetAppName("wxgate").
 		SetServerSelectionTimeout(5 * time.Second).
-		SetTimeout(10 * time.Second))
+		SetTimeout(10 * time.Second)
+	if o.Monitor != nil {
+		co.SetMonitor(o.Monitor)
+	}
+	client, err := mongo.Connect(co)
 	if err != nil {
 		return nil, fmt.Errorf("store: %w: %v", processor.ErrUnavailable, redactURI(err, uri))
 	}
-	s := &Store{client: client, db: client.Database(database)}
-	if err := s.Ping(ctx); err != nil {
-		_ = client.Disconnect(context.WithoutCancel(ctx))
-		return nil, err
-	}
-	if err := s.ensureIndexes(ctx); err != nil {
-		_ = client.Disconnect(context.WithoutCancel(ctx))
-		return nil, err
+	s := &Store{client: client, db: client.Database(database), guard: o.Guard}
+	for _, step := range []func(context.Context) error{s.Ping, s.ensureIndexes, s.claim} {
+		if err := step(ctx); err != nil {
+			_ = client.Disconnect(context.WithoutCancel(ctx))
+			return nil, err
+		}
 	}
 	return s, nil
+}
+
+// ErrEmbeddedElsewhere refuses a process that points mongo.uri at the store
+// another wxgate process embeds: that store keeps compare-and-set correct only
+// for the process that runs it (see Guard).
+var ErrEmbeddedElsewhere = errors.New("the store at mongo.uri is embedded in another wxgate process")
+
+// owner is the document that marks a database as the embedded store's.
+type owner struct {
+	ID        string    `bson:"_id"`
+	PID       int       `bson:"pid"`
+	Host      string    `bson:"host"`
+	StartedAt time.Time `bson:"started_at"`
+}
+
+const ownerID = "embedded_owner"
+
+// claim marks the database as written by this process alone when it has a
+// Guard, and otherwise refuses a database so marked.
+func (s *Store) claim(ctx context.Context) error {
+	c := s.coll(collMeta)
+	if s.guard != nil {
+		host, _ := os.Hostname()
+		o := owner{ID: ownerID, PID: os.Getpid(), Host: host, StartedAt: time.Now().UTC()}
+		_, err := c.ReplaceOne(ctx, bson.M{"_id": ownerID}, o, options.Replace().SetUpsert(true))
+		if err != nil {
+			return fmt.Errorf("store: marking the embedded store: %w", classify(err))
+		}
+		return nil
+	}
+	o, err := get[owner](ctx, c, bson.M{"_id": ownerID})
+	switch {
+	case errors.Is(err, processor.ErrNotFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("store: %w", err)
+	}
+	return fmt.Errorf("store: %w (wxgate serve, pid %d on %s, started %s): it keeps compare-and-set "+
+		"correct only for its own writes; run the processor inside that 'wxgate serve', or point every "+
+		"process at MongoDB", ErrEmbeddedElsewhere, o.PID, o.Host, o.StartedAt.Format(time.RFC3339))
 }
 
 // redactURI keeps a connection string's credentials out of an error.
@@ -110,7 +173,6 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 		},
 		collConsents: {idx(true, false, "appid", "openid", "template_id")},
 		collMessages: {
-			idx(true, true, "wechat_key"),
 			idx(false, false, "appid", "-created_at", "-_id"),
 			idx(false, false, "appid", "touser", "-created_at", "-_id"),
 		},
@@ -119,14 +181,25 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 	// One index per command: FerretDB v1 drops the connection when a createIndexes
 	// with several indexes meets indexes it already has from a previous run, and
 	// MongoDB treats each existing identical index as a no-op either way.
-	for coll, models := range want {
-		for _, m := range models {
+	for _, coll := range collections {
+		// Create every collection, indexed or not, so that the embedded store's
+		// tables exist before the first write.
+		if err := s.db.CreateCollection(ctx, coll); err != nil && !isNamespaceExists(err) {
+			return fmt.Errorf("store: creating %s: %w", coll, classify(err))
+		}
+		for _, m := range want[coll] {
 			if _, err := s.db.Collection(coll).Indexes().CreateOne(ctx, m); err != nil {
 				return fmt.Errorf("store: creating indexes on %s: %w", coll, classify(err))
 			}
 		}
 	}
 	return nil
+}
+
+// isNamespaceExists reports MongoDB's NamespaceExists (48): the collection is there.
+func isNamespaceExists(err error) bool {
+	var ce mongo.CommandError
+	return errors.As(err, &ce) && ce.Code == 48
 }
 
 // classify wraps driver errors in the processor's vocabulary.
@@ -137,7 +210,7 @@ func classify(err error) error {
 	case errors.Is(err, mongo.ErrNoDocuments):
 		return processor.ErrNotFound
 	case mongo.IsDuplicateKeyError(err):
-		return fmt.Errorf("%w: %v", processor.ErrConflict, err)
+		return fmt.Errorf("%w: %v", processor.ErrDuplicate, err)
 	case mongo.IsNetworkError(err), mongo.IsTimeout(err), errors.Is(err, context.DeadlineExceeded),
 		errors.Is(err, mongo.ErrClientDisconnected), strings.Contains(err.Error(), "server selection"):
 		return fmt.Errorf("%w: %v", processor.ErrUnavailable, err)
@@ -145,7 +218,7 @@ func classify(err error) error {
 	return err
 }
 
-// get reads the document with id into out.
+// get reads the document matching filter into out.
 func get[T any](ctx context.Context, c *mongo.Collection, filter bson.M) (*T, error) {
 	var out T
 	if err := c.FindOne(ctx, filter).Decode(&out); err != nil {
@@ -154,10 +227,29 @@ func get[T any](ctx context.Context, c *mongo.Collection, filter bson.M) (*T, er
 	return &out, nil
 }
 
+// read reads the document with _id id from c. With a guard the read is made
+// under the document's lock, so the version it sees is the current one and is
+// remembered for the next save.
+func read[T any](ctx context.Context, s *Store, c *mongo.Collection, id string, version func(*T) int64) (*T, error) {
+	if s.guard == nil {
+		return get[T](ctx, c, bson.M{"_id": id})
+	}
+	key := c.Name() + "/" + id
+	defer s.guard.lock(key)()
+	out, err := get[T](ctx, c, bson.M{"_id": id})
+	if err == nil {
+		s.guard.remember(key, version(out))
+	}
+	return out, err
+}
+
 // save writes doc with compare-and-set on its version: version 1 is an insert
-// (another writer's insert makes it a conflict), later versions replace the
-// document only if it still has version-1.
-func save(ctx context.Context, c *mongo.Collection, id string, version int64, doc any) error {
+// (another writer's insert of the same id is ErrDuplicate), later versions
+// replace the document only if it still has version-1 (ErrConflict otherwise).
+func (s *Store) save(ctx context.Context, c *mongo.Collection, id string, version int64, doc any) error {
+	if s.guard != nil {
+		return s.guardedSave(ctx, c, id, version, doc)
+	}
 	if version <= 1 {
 		_, err := c.InsertOne(ctx, doc)
 		return classify(err)
@@ -169,6 +261,51 @@ func save(ctx context.Context, c *mongo.Collection, id string, version int64, do
 	if res.MatchedCount == 0 {
 		return fmt.Errorf("%w: %s version %d", processor.ErrConflict, id, version-1)
 	}
+	return nil
+}
+
+// guardedSave is save under the Guard: the document's lock is held across the
+// version check and the write, and the write filters on _id alone, which the
+// embedded store finds through its index.
+func (s *Store) guardedSave(ctx context.Context, c *mongo.Collection, id string, version int64, doc any) error {
+	key := c.Name() + "/" + id
+	defer s.guard.lock(key)()
+	if version <= 1 {
+		if _, err := c.InsertOne(ctx, doc); err != nil {
+			return classify(err)
+		}
+		s.guard.remember(key, 1)
+		return nil
+	}
+	current, known := s.guard.version(key)
+	if !known {
+		var v struct {
+			Version int64 `bson:"version"`
+		}
+		err := c.FindOne(ctx, bson.M{"_id": id}, options.FindOne().SetProjection(bson.M{"version": 1})).Decode(&v)
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			return fmt.Errorf("%w: %s was deleted", processor.ErrConflict, id)
+		}
+		if err != nil {
+			return classify(err)
+		}
+		current = v.Version
+		s.guard.remember(key, current)
+	}
+	if current != version-1 {
+		return fmt.Errorf("%w: %s is at version %d, not %d", processor.ErrConflict, id, current, version-1)
+	}
+	res, err := c.ReplaceOne(ctx, bson.M{"_id": id}, doc)
+	if err != nil {
+		// The write may or may not have happened: read the version next time.
+		s.guard.forget(key)
+		return classify(err)
+	}
+	if res.MatchedCount == 0 {
+		s.guard.forget(key)
+		return fmt.Errorf("%w: %s was deleted", processor.ErrConflict, id)
+	}
+	s.guard.remember(key, version)
 	return nil
 }
 

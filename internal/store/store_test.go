@@ -24,8 +24,8 @@ func TestMessageOfAnotherAppIsNotFound(t *testing.T) {
 	if _, err := st.Message(ctx, "wx0000000000000002", "m1"); !errors.Is(err, processor.ErrNotFound) {
 		t.Errorf("Message(other app) error = %v, want ErrNotFound", err)
 	}
-	// A second insert of the same id is a conflict, not an overwrite.
-	if err := st.SaveMessage(ctx, m); !errors.Is(err, processor.ErrConflict) {
-		t.Errorf("SaveMessage(same id, version 1) = %v, want ErrConflict", err)
+	// A second insert of the same id is a duplicate, not an overwrite.
+	if err := st.SaveMessage(ctx, m); !errors.Is(err, processor.ErrDuplicate) {
+		t.Errorf("SaveMessage(same id, version 1) = %v, want ErrDuplicate", err)
 	}
 }

@@ -25,6 +25,8 @@ type appTemplates struct {
 	mu      sync.Mutex // held while fetching
 	byID    map[string]schemas.Template
 	fetched time.Time
+	// known is true once a list was fetched: a template missing from it is not the app's.
+	known bool
 }
 
 // failedFetchTTL keeps a failed fetch from being retried on every request.
@@ -63,7 +65,7 @@ func (c *TemplateCache) Template(ctx context.Context, appID, templateID string) 
 			for _, t := range list {
 				a.byID[t.ID] = t
 			}
-			a.fetched = now
+			a.fetched, a.known = now, true
 		}
 	}
 	t, ok := a.byID[templateID]
@@ -73,11 +75,24 @@ func (c *TemplateCache) Template(ctx context.Context, appID, templateID string) 
 	return &t, nil
 }
 
-// Kind is "long_term" for a long-term template and "one_time" otherwise (including
-// when the template is not known), as the consent ledger needs it.
+// Kind is "long_term" for a long-term template, "one_time" for any other
+// template (including one missing from the app's list), and "" while no list
+// could be fetched yet, as the consent ledger needs it.
 func (c *TemplateCache) Kind(ctx context.Context, appID, templateID string) string {
-	if t, _ := c.Template(ctx, appID, templateID); t != nil && t.LongTerm() {
+	t, _ := c.Template(ctx, appID, templateID)
+	switch {
+	case t != nil && t.LongTerm():
 		return "long_term"
+	case t != nil:
+		return "one_time"
+	}
+	c.mu.Lock()
+	a := c.apps[appID]
+	c.mu.Unlock()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.known {
+		return ""
 	}
 	return "one_time"
 }

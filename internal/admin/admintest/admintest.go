@@ -125,7 +125,7 @@ func (s *Server) Drained() {
 }
 
 func (s *Server) pending() error {
-	return natstest.Settled(s.JS, processor.ConsumerEvents, s.lastSeq)
+	return natstest.Settled(s.JS, processor.ConsumerName, s.lastSeq)
 }
 
 // PopupAccept returns a subscribe_msg_popup_event push in which openID accepts templateID.

@@ -18,12 +18,15 @@ type Server struct {
 	dir  string
 	addr string
 	emb  *store.Embedded
+	// Guard is shared by every Store the test opens, as by the Stores of one
+	// wxgate process (see store.Guard).
+	Guard *store.Guard
 }
 
 // Start starts a store that is stopped when the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	s := &Server{t: t, dir: t.TempDir()}
+	s := &Server{t: t, dir: t.TempDir(), Guard: store.NewGuard()}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -69,12 +72,22 @@ func (s *Server) Restart() {
 	s.start()
 }
 
-// Open connects a Store to database db, closed when the test ends.
+// Open connects a Store to database db as wxgate's own process does (with
+// the server's Guard), closed when the test ends.
 func (s *Server) Open(db string) *store.Store {
 	s.t.Helper()
+	return s.OpenWith(db, store.Options{})
+}
+
+// OpenWith is Open with options; the server's Guard is used unless o has one.
+func (s *Server) OpenWith(db string, o store.Options) *store.Store {
+	s.t.Helper()
+	if o.Guard == nil {
+		o.Guard = s.Guard
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	st, err := store.Open(ctx, s.URI(), db)
+	st, err := store.Open(ctx, s.URI(), db, o)
 	if err != nil {
 		s.t.Fatalf("store.Open: %v", err)
 	}
