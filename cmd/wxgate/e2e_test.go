@@ -40,11 +40,13 @@ type node struct {
 	t    *testing.T
 	base string
 	sim  *sim.Sim
+	// natsURL reaches the embedded NATS server, as a downstream service does.
+	natsURL string
 }
 
 func startNode(t *testing.T, mode, format string) *node {
 	t.Helper()
-	listen := freeAddr(t)
+	listen, natsListen := freeAddr(t), freeAddr(t)
 	s, simURL, err := sim.Start(sim.Config{
 		Apps: []sim.AppConfig{{
 			AppID: e2eAppID, Secret: "e2e-app-secret", Token: "AAAAA",
@@ -67,7 +69,7 @@ func startNode(t *testing.T, mode, format string) *node {
 data_dir: %s
 log_level: warn
 nats:
-  listen: 127.0.0.1:0
+  listen: %s
 mongo:
   listen: 127.0.0.1:0
 admin:
@@ -78,7 +80,7 @@ apps:
     token: AAAAA
     encoding_aes_key: AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA
     api_base: %s
-`, listen, filepath.Join(dir, "data"), e2eAdminToken, e2eAppID, filepath.Join(dir, "secret"), simURL)
+`, listen, filepath.Join(dir, "data"), natsListen, e2eAdminToken, e2eAppID, filepath.Join(dir, "secret"), simURL)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +101,7 @@ apps:
 			t.Errorf("the app secret appears in the logs")
 		}
 	})
-	n := &node{t: t, base: "http://" + listen, sim: s}
+	n := &node{t: t, base: "http://" + listen, sim: s, natsURL: "nats://" + natsListen}
 	n.eventually(func() error {
 		resp, err := http.Get(n.base + "/readyz")
 		if err != nil {
