@@ -51,9 +51,9 @@ type Message struct {
 	Reason           string            `bson:"reason,omitempty" json:"reason,omitempty"`
 	// WeChatMsgID is WeChat's msgid, a string because it exceeds 2^53.
 	WeChatMsgID string `bson:"wechat_msgid,omitempty" json:"wechat_msgid,omitempty"`
-	ErrCode   int    `bson:"errcode" json:"errcode"`
-	ErrMsg    string `bson:"errmsg,omitempty" json:"errmsg,omitempty"`
-	Attempts  int    `bson:"attempts" json:"attempts"`
+	ErrCode     int    `bson:"errcode" json:"errcode"`
+	ErrMsg      string `bson:"errmsg,omitempty" json:"errmsg,omitempty"`
+	Attempts    int    `bson:"attempts" json:"attempts"`
 	// InFlight names a call to WeChat that was started and whose answer was
 	// never recorded (written before the call, cleared with its result).
 	InFlight string `bson:"in_flight,omitempty" json:"-"`

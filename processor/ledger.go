@@ -82,15 +82,15 @@ type Consent struct {
 // of the wechat.{appid}.consent.{event} event that announces it.
 type ConsentChange struct {
 	// ID identifies the change's cause: an event id and template, a report id, a message id.
-	ID         string    `bson:"id" json:"id"`
-	AppID      string    `bson:"appid" json:"appid"`
-	OpenID     string    `bson:"openid" json:"openid"`
-	TemplateID string    `bson:"template_id" json:"template_id"`
-	Source     string    `bson:"source" json:"source"`
-	Action     string    `bson:"action" json:"action"` // accept, reject, ban, filter, consume, restore, zero
-	Kind       string    `bson:"kind" json:"kind"`
-	Status     string    `bson:"status" json:"status"`
-	Grants     int       `bson:"grants" json:"grants"`
+	ID         string `bson:"id" json:"id"`
+	AppID      string `bson:"appid" json:"appid"`
+	OpenID     string `bson:"openid" json:"openid"`
+	TemplateID string `bson:"template_id" json:"template_id"`
+	Source     string `bson:"source" json:"source"`
+	Action     string `bson:"action" json:"action"` // accept, reject, ban, filter, consume, restore, zero
+	Kind       string `bson:"kind" json:"kind"`
+	Status     string `bson:"status" json:"status"`
+	Grants     int    `bson:"grants" json:"grants"`
 	// At is when wxgate applied the change; history entries never go back in time.
 	At time.Time `bson:"at" json:"at"`
 	// WeChatTime is the time of the answer the change records: the push's
