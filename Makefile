@@ -3,7 +3,7 @@ GO       ?= go
 FUZZTIME ?= 20s
 CONFIG   ?= examples/wxgate.yaml
 
-.PHONY: help run sim build test fuzz bench bench-gateway bench-store lint
+.PHONY: help run sim build test fuzz bench bench-gateway bench-store bench-serve lint
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -33,6 +33,9 @@ bench: ## run the Go benchmarks (crypto, schemas, gateway, wechat)
 
 bench-gateway: ## load-test the gateway over loopback against a bare Gin handler
 	$(GO) run ./bench/gateway -n 20000 -c 64
+
+bench-serve: ## push 100,000 events through wxgate serve: events/s and peak RSS (target < 300 MiB)
+	$(GO) run ./bench/serve -n 100000
 
 bench-store: ## events applied per second vs raw upserts, on SQLite then PostgreSQL
 	$(GO) test -run '^$$' -bench 'BenchmarkEventsApplied' -benchtime 1x ./processor/
