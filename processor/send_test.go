@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -129,14 +130,61 @@ func TestLongTermConsentIsNotConsumed(t *testing.T) {
 	f := newFixture(t, withWeChat(&s))
 	openID := "oLongTerm_xxxxxxxxxxxxxxxxxxx"
 	f.accept(s, openID, tplLong)
+	before := f.consent(openID, tplLong)
 	for i := range 3 {
 		if m := f.send(openID, tplLong, ""); m.Status != processor.StatusSent {
 			t.Fatalf("send %d = %s (%s), want sent", i, m.Status, m.Reason)
 		}
 	}
-	if c := f.consent(openID, tplLong); c.Status != processor.ConsentAccepted {
+	c := f.consent(openID, tplLong)
+	if c.Status != processor.ConsentAccepted {
 		t.Errorf("long-term consent after sends = %s, want accepted", c.Status)
 	}
+	if len(c.History) != len(before.History) || c.Version != before.Version {
+		t.Errorf("long-term consent after 3 sends: %d history entries (version %d), want %d (version %d): a send is no change to it",
+			len(c.History), c.Version, len(before.History), before.Version)
+	}
+	if consumed := f.nats.Messages("wechat." + appID + ".consent.consumed"); len(consumed) != 0 {
+		t.Errorf("%d consent.consumed events for long-term sends, want none", len(consumed))
+	}
+}
+
+// TestUnknownKindIsLearnedLater: while gettemplate fails, an accept is counted
+// as one-time (kind pending); once it answers, the next change or send sets
+// the kind, and a long-term template is then neither consumed nor counted.
+func TestUnknownKindIsLearnedLater(t *testing.T) {
+	var s *sim.Sim
+	k := &laterKinds{}
+	f := newFixture(t, withWeChat(&s), func(f *fixture) { f.cfg.Kinds = k })
+	openID := "oKindLater_xxxxxxxxxxxxxxxxxx"
+	f.accept(s, openID, tplLong)
+	if c := f.consent(openID, tplLong); c.Kind != "" || c.Grants != 1 || c.Status != processor.ConsentAccepted {
+		t.Fatalf("consent while the kind is unknown = %q/%s/%d grants, want pending/accepted/1", c.Kind, c.Status, c.Grants)
+	}
+	k.known.Store(true)
+	for i := range 2 {
+		if m := f.send(openID, tplLong, ""); m.Status != processor.StatusSent {
+			t.Fatalf("send %d = %s (%s), want sent", i, m.Status, m.Reason)
+		}
+	}
+	c := f.consent(openID, tplLong)
+	if c.Kind != processor.KindLongTerm || c.Grants != 0 || c.Status != processor.ConsentAccepted {
+		t.Errorf("consent once the kind is known = %q/%s/%d grants, want long_term/accepted/0", c.Kind, c.Status, c.Grants)
+	}
+	if consumed := f.nats.Messages("wechat." + appID + ".consent.consumed"); len(consumed) != 0 {
+		t.Errorf("%d consent.consumed events for a template learned to be long-term, want none", len(consumed))
+	}
+}
+
+// laterKinds cannot tell a template's kind until known is set, as a template
+// cache does while gettemplate fails.
+type laterKinds struct{ known atomic.Bool }
+
+func (k *laterKinds) Kind(ctx context.Context, appID, templateID string) string {
+	if !k.known.Load() {
+		return ""
+	}
+	return kinds{}.Kind(ctx, appID, templateID)
 }
 
 func TestErrcodeTable(t *testing.T) {
