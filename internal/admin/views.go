@@ -90,9 +90,9 @@ type ConsentView struct {
 	// gettemplate: the entry is counted as one-time meanwhile.
 	KindPending bool                `json:"kind_pending,omitempty"`
 	Status      string              `json:"status"`
-	Grants     int                 `json:"grants"`
-	UpdatedAt  time.Time           `json:"updated_at"`
-	History    []ConsentChangeView `json:"history"`
+	Grants      int                 `json:"grants"`
+	UpdatedAt   time.Time           `json:"updated_at"`
+	History     []ConsentChangeView `json:"history"`
 }
 
 // ConsentChangeView is one entry of a consent's history.
