@@ -2,16 +2,94 @@ package schemas
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
+// An Event is written the same way in JSON (the stream's CloudEvent data)
+// and in BSON (the store), with one rule that its struct tags cannot state:
+// an item's integer fields that an event defines are written even when they
+// are 0, because 0 is a meaningful value there. popup_scene 0 is a popup shown
+// inside the mini program, and error_code 0 is a delivered message, so a
+// consumer filtering on error_code == 0 finds the successes. So:
+//
+//   - items of subscribe_msg_popup_event always have popup_scene;
+//   - items of subscribe_msg_sent_event always have error_code;
+//   - elsewhere, as for an Item marshalled on its own, both are left out
+//     when 0.
+//
+// Only writing knows the event; reading needs no rule, since an absent key
+// is 0 as well, and data written before the rule reads the same.
+//
 // Event and Item are stored in BSON under the names they have in JSON. Before
 // they had bson tags, the driver stored them under its default names, the Go
 // field names in lower case (touser, createtime, templateid, ...); decoding
 // reads those too, so that events already in a store keep their fields. The
 // bson package only encodes and decodes bytes: schemas still does no I/O.
+
+// eventWire is an Event as it is written. Its fields and tags are Event's,
+// but for Items (a test holds them together).
+type eventWire struct {
+	AppID      string     `json:"appid" bson:"appid,omitempty"`
+	OpenID     string     `json:"openid" bson:"openid,omitempty"`
+	ToUser     string     `json:"to_user" bson:"to_user,omitempty"`
+	CreateTime int64      `json:"create_time" bson:"create_time,omitempty"`
+	MsgType    string     `json:"msg_type" bson:"msg_type,omitempty"`
+	Event      string     `json:"event,omitempty" bson:"event,omitempty"`
+	Items      []itemWire `json:"items,omitempty" bson:"items,omitempty"`
+	Raw        string     `json:"raw" bson:"raw,omitempty"`
+}
+
+// itemWire is an Item as it is written: PopupScene and ErrorCode are
+// pointers, nil where they are left out.
+type itemWire struct {
+	TemplateID  string `json:"template_id" bson:"template_id,omitempty"`
+	Status      string `json:"status,omitempty" bson:"status,omitempty"`
+	PopupScene  *int   `json:"popup_scene,omitempty" bson:"popup_scene,omitempty"`
+	MsgID       string `json:"msg_id,omitempty" bson:"msg_id,omitempty"`
+	ErrorCode   *int   `json:"error_code,omitempty" bson:"error_code,omitempty"`
+	ErrorStatus string `json:"error_status,omitempty" bson:"error_status,omitempty"`
+}
+
+// wire returns e as it is written. It points into e.Items.
+func (e Event) wire() eventWire {
+	w := eventWire{
+		AppID: e.AppID, OpenID: e.OpenID, ToUser: e.ToUser, CreateTime: e.CreateTime,
+		MsgType: e.MsgType, Event: e.Event, Raw: e.Raw,
+	}
+	if len(e.Items) == 0 {
+		return w
+	}
+	scene, code := e.Event == EventSubscribePopup, e.Event == EventSubscribeSent
+	w.Items = make([]itemWire, len(e.Items))
+	for i := range e.Items {
+		it := &e.Items[i]
+		w.Items[i] = itemWire{TemplateID: it.TemplateID, Status: it.Status, MsgID: it.MsgID, ErrorStatus: it.ErrorStatus}
+		if scene || it.PopupScene != 0 {
+			w.Items[i].PopupScene = &it.PopupScene
+		}
+		if code || it.ErrorCode != 0 {
+			w.Items[i].ErrorCode = &it.ErrorCode
+		}
+	}
+	return w
+}
+
+// MarshalJSON encodes e with its json tags, writing popup_scene on popup
+// items and error_code on sent items even when they are 0. It is safe for
+// concurrent use as long as e is not being modified.
+func (e Event) MarshalJSON() ([]byte, error) {
+	return json.Marshal(e.wire())
+}
+
+// MarshalBSON encodes e as a BSON document with its bson tags, writing
+// popup_scene on popup items and error_code on sent items even when they are
+// 0. It is safe for concurrent use as long as e is not being modified.
+func (e Event) MarshalBSON() ([]byte, error) {
+	return bson.Marshal(e.wire())
+}
 
 // eventFields and itemFields are Event and Item without their methods, so
 // that the codecs use the struct tags rather than calling back into them.

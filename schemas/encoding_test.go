@@ -1,10 +1,13 @@
 package schemas
 
 import (
+	"bytes"
+	"encoding/json"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
@@ -73,35 +76,125 @@ func TestEventBSONTagsMatchJSON(t *testing.T) {
 	}
 }
 
-func TestEventBSONNames(t *testing.T) {
+// jsonKeys returns the keys of a JSON object, in order, and its values.
+func jsonKeys(t *testing.T, b []byte) ([]string, []json.RawMessage) {
+	t.Helper()
+	d := json.NewDecoder(bytes.NewReader(b))
+	if tok, err := d.Token(); err != nil || tok != json.Delim('{') {
+		t.Fatalf("%s is not a JSON object", b)
+	}
+	var (
+		keys []string
+		vals []json.RawMessage
+	)
+	for d.More() {
+		tok, err := d.Token()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v json.RawMessage
+		if err := d.Decode(&v); err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, tok.(string))
+		vals = append(vals, v)
+	}
+	return keys, vals
+}
+
+// jsonItemKeys returns the keys of each item of a JSON event object.
+func jsonItemKeys(t *testing.T, b []byte) [][]string {
+	t.Helper()
+	keys, vals := jsonKeys(t, b)
+	i := slices.Index(keys, "items")
+	if i < 0 {
+		return nil
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(vals[i], &items); err != nil {
+		t.Fatalf("items = %s, want an array: %v", vals[i], err)
+	}
+	var out [][]string
+	for _, it := range items {
+		k, _ := jsonKeys(t, it)
+		out = append(out, k)
+	}
+	return out
+}
+
+// TestEventKeys checks the keys an Event is written with, in BSON and in
+// JSON: every field under its snake_case name, empty fields left out of BSON,
+// and popup_scene and error_code written even when 0 on the items of the
+// events that define them, and only there.
+func TestEventKeys(t *testing.T) {
+	var (
+		all   = []string{"appid", "openid", "to_user", "create_time", "msg_type", "event", "items", "raw"}
+		popup = []string{"template_id", "status", "popup_scene"}
+		sent  = []string{"template_id", "msg_id", "error_code", "error_status"}
+	)
 	tests := []struct {
 		name      string
 		event     *Event
 		wantKeys  []string
 		wantItems [][]string
+		// wantJSONKeys are the JSON keys when they differ from the BSON keys:
+		// JSON always has the fields the schema requires.
+		wantJSONKeys []string
 	}{
 		{
 			name: "popup", event: mustParse(t, appSample, sampleXMLPopup),
-			wantKeys:  []string{"appid", "openid", "to_user", "create_time", "msg_type", "event", "items", "raw"},
-			wantItems: [][]string{{"template_id", "status", "popup_scene"}, {"template_id", "status", "popup_scene"}},
+			wantKeys: all, wantItems: [][]string{popup, popup},
+		},
+		{
+			name: "popup_scene_0", event: mustParse(t, appSample, strings.Replace(sampleJSONPopup, `"PopupScene":2`, `"PopupScene":0`, 1)),
+			wantKeys: all, wantItems: [][]string{popup, popup},
+		},
+		{
+			name: "popup_scene_absent", event: mustParse(t, appSample, strings.ReplaceAll(sampleXMLPopup, "<PopupScene>2</PopupScene>", "")),
+			wantKeys: all, wantItems: [][]string{popup, popup},
 		},
 		{
 			name: "change", event: mustParse(t, appSample, sampleJSONChange),
-			wantKeys:  []string{"appid", "openid", "to_user", "create_time", "msg_type", "event", "items", "raw"},
-			wantItems: [][]string{{"template_id", "status"}},
+			wantKeys: all, wantItems: [][]string{{"template_id", "status"}},
+		},
+		{
+			name: "sent_delivered", event: mustParse(t, appSample, sampleXMLSent),
+			wantKeys: all, wantItems: [][]string{sent},
 		},
 		{
 			name: "sent_failed", event: mustParse(t, appSample, strings.Replace(sampleJSONSent, `"ErrorCode":"0","ErrorStatus":"success"`, `"ErrorCode":"10001","ErrorStatus":"fail"`, 1)),
-			wantKeys:  []string{"appid", "openid", "to_user", "create_time", "msg_type", "event", "items", "raw"},
-			wantItems: [][]string{{"template_id", "msg_id", "error_code", "error_status"}},
+			wantKeys: all, wantItems: [][]string{sent},
+		},
+		{
+			name: "sent_without_error_fields", event: mustParse(t, appSample, strings.Replace(sampleJSONSent, `,"ErrorCode":"0","ErrorStatus":"success"`, "", 1)),
+			wantKeys: all, wantItems: [][]string{{"template_id", "msg_id", "error_code"}},
 		},
 		{
 			name: "plain_message", event: mustParse(t, appV2, sampleV2),
 			wantKeys: []string{"appid", "openid", "to_user", "create_time", "msg_type", "raw"},
 		},
 		{
+			name: "other_event_zero_values", event: &Event{
+				AppID: appSample, OpenID: "o1", ToUser: "gh_1", CreateTime: 1, MsgType: "event", Event: "future_event",
+				Items: []Item{{TemplateID: "t"}},
+			},
+			wantKeys:     []string{"appid", "openid", "to_user", "create_time", "msg_type", "event", "items"},
+			wantItems:    [][]string{{"template_id"}},
+			wantJSONKeys: all,
+		},
+		{
+			name: "other_event_values_kept", event: &Event{
+				AppID: appSample, OpenID: "o1", ToUser: "gh_1", CreateTime: 1, MsgType: "event", Event: EventSubscribeChange,
+				Items: []Item{{TemplateID: "t", Status: StatusReject, PopupScene: 1, ErrorCode: 2}},
+			},
+			wantKeys:     []string{"appid", "openid", "to_user", "create_time", "msg_type", "event", "items"},
+			wantItems:    [][]string{{"template_id", "status", "popup_scene", "error_code"}},
+			wantJSONKeys: all,
+		},
+		{
 			name: "hand_built_empty", event: &Event{AppID: appSample, Items: []Item{}},
-			wantKeys: []string{"appid"},
+			wantKeys:     []string{"appid"},
+			wantJSONKeys: []string{"appid", "openid", "to_user", "create_time", "msg_type", "raw"},
 		},
 	}
 	for _, tt := range tests {
@@ -115,6 +208,84 @@ func TestEventBSONNames(t *testing.T) {
 			}
 			if got := bsonItemKeys(t, b); !reflect.DeepEqual(got, tt.wantItems) {
 				t.Errorf("bson.Marshal(%s) item keys = %q, want %q", tt.name, got, tt.wantItems)
+			}
+
+			j, err := json.Marshal(tt.event)
+			if err != nil {
+				t.Fatalf("json.Marshal(%+v) = %v", tt.event, err)
+			}
+			wantJSON := tt.wantJSONKeys
+			if wantJSON == nil {
+				wantJSON = tt.wantKeys
+			}
+			if got, _ := jsonKeys(t, j); !slices.Equal(got, wantJSON) {
+				t.Errorf("json.Marshal(%s) keys = %q, want %q", tt.name, got, wantJSON)
+			}
+			if got := jsonItemKeys(t, j); !reflect.DeepEqual(got, tt.wantItems) {
+				t.Errorf("json.Marshal(%s) item keys = %q, want %q", tt.name, got, tt.wantItems)
+			}
+		})
+	}
+}
+
+// TestEventZeroCodesQueryable checks the values behind the keys: a consumer
+// of the stream or of the store that asks for error_code 0 finds a delivered
+// message, and popup_scene 0 a popup inside the mini program, whether the
+// Event is marshalled by value, by pointer or inside another document.
+func TestEventZeroCodesQueryable(t *testing.T) {
+	sentEv := mustParse(t, appSample, sampleJSONSentNumbers)
+	popupEv := mustParse(t, appSample, strings.Replace(sampleJSONPopup, `"PopupScene":2`, `"PopupScene":0`, 1))
+	tests := []struct {
+		name  string
+		event *Event
+		key   string
+	}{
+		{name: "sent", event: sentEv, key: "error_code"},
+		{name: "popup", event: popupEv, key: "popup_scene"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, v := range []any{tt.event, *tt.event} {
+				b, err := bson.Marshal(v)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got, err := bson.Raw(b).LookupErr("items", "0", tt.key); err != nil || got.Type != bson.TypeInt32 || got.Int32() != 0 {
+					t.Errorf("bson.Marshal(%T) items.0.%s = %v, %v, want int32 0", v, tt.key, got, err)
+				}
+			}
+			rb, err := bson.Marshal(eventRecord{ID: "x", Data: *tt.event})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, err := bson.Raw(rb).LookupErr("data", "items", "0", tt.key); err != nil || got.Int32() != 0 {
+				t.Errorf("record data.items.0.%s = %v, %v, want 0", tt.key, got, err)
+			}
+
+			// The stream: the CloudEvent's data, decoded as any consumer would.
+			ce, err := InboundCloudEvent(tt.event, time.Unix(1700000000, 0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var data struct {
+				Items []map[string]any `json:"items"`
+			}
+			if err := json.Unmarshal(ce.Data, &data); err != nil {
+				t.Fatal(err)
+			}
+			if got, ok := data.Items[0][tt.key]; !ok || got != float64(0) {
+				t.Errorf("CloudEvent data items[0].%s = %v (present %v), want 0: %s", tt.key, got, ok, ce.Data)
+			}
+			var rec struct {
+				Data Event `json:"data"`
+			}
+			rec.Data = *tt.event
+			j, err := json.Marshal(rec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Contains(j, []byte(`"`+tt.key+`":0`)) {
+				t.Errorf("json.Marshal(record) = %s, want %s 0", j, tt.key)
 			}
 		})
 	}
@@ -206,6 +377,36 @@ func TestEventBSONLegacyNames(t *testing.T) {
 		}
 		if !reflect.DeepEqual(&rec.Data, e) {
 			t.Errorf("legacy record of %q decodes to %+v, want %+v", msg, rec.Data, *e)
+		}
+	}
+}
+
+// TestEventWireMatchesEvent keeps the written form in step with the types: a
+// field added to Event or Item and not to eventWire or itemWire would never
+// be written.
+func TestEventWireMatchesEvent(t *testing.T) {
+	pairs := []struct{ typ, wire reflect.Type }{
+		{reflect.TypeFor[Event](), reflect.TypeFor[eventWire]()},
+		{reflect.TypeFor[Item](), reflect.TypeFor[itemWire]()},
+	}
+	// written maps a field's type to the type it is written as, where they differ.
+	written := map[reflect.Type]reflect.Type{
+		reflect.TypeFor[[]Item](): reflect.TypeFor[[]itemWire](),
+		reflect.TypeFor[int]():    reflect.TypeFor[*int](),
+	}
+	for _, p := range pairs {
+		if p.typ.NumField() != p.wire.NumField() {
+			t.Errorf("%s has %d fields, %s has %d", p.typ, p.typ.NumField(), p.wire, p.wire.NumField())
+			continue
+		}
+		for i := range p.typ.NumField() {
+			f, w := p.typ.Field(i), p.wire.Field(i)
+			if f.Name != w.Name || f.Tag.Get("json") != w.Tag.Get("json") || f.Tag.Get("bson") != w.Tag.Get("bson") {
+				t.Errorf("%s.%s `%s` and %s.%s `%s` differ", p.typ, f.Name, f.Tag, p.wire, w.Name, w.Tag)
+			}
+			if w.Type != f.Type && w.Type != written[f.Type] {
+				t.Errorf("%s.%s is %s, written as %s", p.typ, f.Name, f.Type, w.Type)
+			}
 		}
 	}
 }
