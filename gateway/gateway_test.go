@@ -227,14 +227,17 @@ func TestEveryModeAndFormat(t *testing.T) {
 				if code, text := h.post(v1AppID, query, body); code != http.StatusOK || text != "success" {
 					t.Fatalf("POST = %d %q, want 200 success", code, text)
 				}
-				var found *schemas.Event
+				var (
+					found *schemas.Event
+					data  []byte
+				)
 				for _, ce := range h.inbound() {
 					var ev schemas.Event
 					if err := json.Unmarshal(ce.Data, &ev); err != nil {
 						t.Fatal(err)
 					}
 					if ev.OpenID == openid {
-						found = &ev
+						found, data = &ev, ce.Data
 					}
 				}
 				if found == nil {
@@ -243,6 +246,10 @@ func TestEveryModeAndFormat(t *testing.T) {
 				want := schemas.Item{TemplateID: "VRR0UEO9VJOLs0MHlU0OilqX6MVFDwH3_3gz3Oc0NIc", Status: "accept"}
 				if found.Event != schemas.EventSubscribePopup || len(found.Items) != 1 || found.Items[0] != want {
 					t.Errorf("event = %+v, want one popup accept item", found)
+				}
+				// PopupScene 0 (inside the mini program) is a value, written as one.
+				if !bytes.Contains(data, []byte(`"popup_scene":0`)) {
+					t.Errorf("data = %s, want popup_scene 0", data)
 				}
 			})
 		}
