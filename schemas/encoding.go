@@ -10,18 +10,18 @@ import (
 
 // An Event is written the same way in JSON (the stream's CloudEvent data)
 // and in BSON (the store), with one rule that its struct tags cannot state:
-// an item's integer fields that an event defines are written even when they
-// are 0, because 0 is a meaningful value there. popup_scene 0 is a popup shown
-// inside the mini program, and error_code 0 is a delivered message, so a
-// consumer filtering on error_code == 0 finds the successes. So:
+// an item field that the event defines is written even when it is 0, because
+// 0 is a value there. popup_scene 0 is a popup shown inside the mini program
+// and error_code 0 a delivered message, and a consumer that looks for
+// error_code == 0 must find the deliveries. So:
 //
 //   - items of subscribe_msg_popup_event always have popup_scene;
 //   - items of subscribe_msg_sent_event always have error_code;
-//   - elsewhere, as for an Item marshalled on its own, both are left out
-//     when 0.
+//   - other items, and an Item marshalled on its own, leave both out when 0.
 //
-// Only writing knows the event; reading needs no rule, since an absent key
-// is 0 as well, and data written before the rule reads the same.
+// The rule depends on the event, which only the Event knows, so Event has
+// MarshalJSON and MarshalBSON. Reading needs no rule: an absent key is 0 too,
+// so data written before the rule reads the same.
 //
 // Event and Item are stored in BSON under the names they have in JSON. Before
 // they had bson tags, the driver stored them under its default names, the Go

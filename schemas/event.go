@@ -5,7 +5,9 @@ package schemas
 // a `wechat.{appid}.in.{event}` CloudEvent.
 //
 // In BSON (the store) its fields have the same snake_case names as in JSON,
-// and empty fields are left out.
+// and empty fields are left out, but for one rule of MarshalJSON and
+// MarshalBSON: the items of a popup event always have popup_scene, and those
+// of a sent event always have error_code, even when 0.
 type Event struct {
 	// AppID is the mini program the push was addressed to (from the callback URL).
 	AppID string `json:"appid" bson:"appid,omitempty" validate:"required"`
@@ -31,10 +33,12 @@ type Item struct {
 	// Status is SubscribeStatusString for popup and change events ("accept", "reject").
 	Status string `json:"status,omitempty" bson:"status,omitempty"`
 	// PopupScene is where the popup was shown (0 = inside the mini program); popup events only.
+	// An Event writes it on every popup item, even when 0.
 	PopupScene int `json:"popup_scene,omitempty" bson:"popup_scene,omitempty"`
 	// MsgID is the message id of a sent event, kept as a string because it exceeds 2^53.
 	MsgID string `json:"msg_id,omitempty" bson:"msg_id,omitempty"`
-	// ErrorCode is a sent event's ErrorCode (0 = delivered).
+	// ErrorCode is a sent event's ErrorCode (0 = delivered). An Event writes it on every
+	// sent item, even when 0.
 	ErrorCode int `json:"error_code,omitempty" bson:"error_code,omitempty"`
 	// ErrorStatus is a sent event's ErrorStatus ("success", ...).
 	ErrorStatus string `json:"error_status,omitempty" bson:"error_status,omitempty"`
