@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wxgate/wxgate/internal/store"
+	"github.com/wxgate/wxgate/processor"
 )
 
 // FuzzQuery checks that any query string is either accepted within bounds or
@@ -34,7 +34,7 @@ func FuzzQuery(f *testing.F) {
 			}
 			return
 		}
-		if len(touser) > maxID || len(p.Cursor) > maxCursor || p.Limit < 0 || p.Limit > store.MaxLimit {
+		if len(touser) > maxID || len(p.Cursor) > maxCursor || p.Limit < 0 || p.Limit > processor.MaxLimit {
 			t.Fatalf("accepted out-of-bounds query %q: touser %d bytes, cursor %d bytes, limit %d", raw, len(touser), len(p.Cursor), p.Limit)
 		}
 		if status != "" && !slices.Contains(statuses, status) {

@@ -35,12 +35,6 @@ const (
 // collections lists every collection Open prepares, in the order it creates them.
 var collections = []string{collEvents, collConsents, collMessages, collOutcomes, collDLQ, collMeta}
 
-// Limits of list queries.
-const (
-	DefaultLimit = 50
-	MaxLimit     = 500
-)
-
 // Store is a processor.Store on MongoDB. It is safe for concurrent use.
 type Store struct {
 	client *mongo.Client
@@ -314,9 +308,9 @@ func (s *Store) guardedSave(ctx context.Context, c *mongo.Collection, id string,
 func list[T any](ctx context.Context, c *mongo.Collection, filter bson.M, timeField string, p processor.Page, key func(*T) (time.Time, string)) ([]T, string, error) {
 	limit := p.Limit
 	if limit <= 0 {
-		limit = DefaultLimit
+		limit = processor.DefaultLimit
 	}
-	limit = min(limit, MaxLimit)
+	limit = min(limit, processor.MaxLimit)
 	rng := bson.M{}
 	if !p.Since.IsZero() {
 		rng["$gte"] = p.Since
@@ -356,9 +350,6 @@ func list[T any](ctx context.Context, c *mongo.Collection, filter bson.M, timeFi
 	return out, next, nil
 }
 
-// ErrBadCursor marks a cursor that this store did not issue.
-var ErrBadCursor = errors.New("bad cursor")
-
 func encodeCursor(at time.Time, id string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf("%d|%s", at.UnixMilli(), id)))
 }
@@ -366,12 +357,12 @@ func encodeCursor(at time.Time, id string) string {
 func decodeCursor(s string) (time.Time, string, error) {
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil || len(b) > 1024 {
-		return time.Time{}, "", ErrBadCursor
+		return time.Time{}, "", processor.ErrBadCursor
 	}
 	ms, id, ok := strings.Cut(string(b), "|")
 	var n int64
 	if _, err := fmt.Sscanf(ms, "%d", &n); !ok || err != nil {
-		return time.Time{}, "", ErrBadCursor
+		return time.Time{}, "", processor.ErrBadCursor
 	}
 	return time.UnixMilli(n).UTC(), id, nil
 }
