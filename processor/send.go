@@ -291,11 +291,11 @@ func refusal(c *Consent) string {
 }
 
 // unknown records that WeChat may or may not have accepted m: it is never sent
-// again automatically, its grant stays used, and a sent event naming it, or an
-// operator, settles it.
+// again automatically, its grant stays used, and a sent event for its user and
+// template, or an operator, settles it.
 func (p *Processor) unknown(ctx context.Context, m *Message, detail string) error {
 	p.log.Warn("send outcome unknown; not resending", "appid", m.AppID, "message", m.ID, "detail", detail)
-	_, err := p.UpdateMessage(ctx, m, m.AppID, m.ID, func(m *Message) (bool, error) {
+	m, err := p.UpdateMessage(ctx, m, m.AppID, m.ID, func(m *Message) (bool, error) {
 		if m.Status != StatusQueued && m.Status != StatusSending {
 			return false, nil
 		}
@@ -303,6 +303,31 @@ func (p *Processor) unknown(ctx context.Context, m *Message, detail string) erro
 		m.Reason = "WeChat's answer is unknown: " + detail
 		return true, m.Transition(StatusUnknown, m.Reason, p.now())
 	})
+	if err != nil || m.Status != StatusUnknown {
+		return err
+	}
+	return p.unsettled(ctx, m, true)
+}
+
+// unsettled adds message m to (or, with add false, removes it from) the
+// messages of its user and template waiting for a sent event that cannot
+// name them by msgid.
+func (p *Processor) unsettled(ctx context.Context, m *Message, add bool) error {
+	key := ConsentKey(m.AppID, m.ToUser, m.TemplateID)
+	_, _, err := update(ctx, nil,
+		func(ctx context.Context) (*Consent, error) { return p.store.Consent(ctx, key) },
+		func(c *Consent) (*Consent, error) {
+			if c == nil || slices.Contains(c.Unsettled, m.ID) == add {
+				return nil, nil
+			}
+			if add {
+				c.Unsettled = append(c.Unsettled, m.ID)
+			} else {
+				c.Unsettled = slices.DeleteFunc(c.Unsettled, func(id string) bool { return id == m.ID })
+			}
+			return c, nil
+		},
+		p.store.SaveConsent)
 	return err
 }
 
@@ -425,8 +450,11 @@ func (p *Processor) markSent(ctx context.Context, m *Message, msgID string) erro
 		m.WeChatMsgID, m.ErrCode, m.ErrMsg = msgID, 0, ""
 		return true, m.Transition(StatusSent, detail, p.now())
 	})
-	if err != nil || msgID == "" {
+	if err != nil {
 		return err
+	}
+	if msgID == "" {
+		return p.unsettled(ctx, m, true)
 	}
 	_, err = p.linkMsgID(ctx, m, msgID)
 	return err

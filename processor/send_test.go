@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/wxgate/wxgate/internal/broker/natstest"
 	"github.com/wxgate/wxgate/internal/sim"
 	"github.com/wxgate/wxgate/internal/wechat"
 	"github.com/wxgate/wxgate/processor"
@@ -389,4 +390,84 @@ func TestProcessorsShareOneToken(t *testing.T) {
 	}
 	t.Logf("%d sends by %d processors in %v; %d token fetches in the %v the token managers ran",
 		len(ids), instances, elapsed.Round(time.Millisecond), fetches, window.Round(time.Millisecond))
+}
+
+// TestAnswerLostOrUnreadableIsNeverResent: WeChat accepts a send and its answer
+// is lost (the connection dropped) or cannot be read (a malformed 200). The
+// message becomes unknown, WeChat is not called again, the grant stays used,
+// and the sent event WeChat pushes for it, which names a msgid wxgate never
+// learned, settles it as delivered.
+func TestAnswerLostOrUnreadableIsNeverResent(t *testing.T) {
+	for i, reply := range []string{sim.ReplyMalformed, sim.ReplyDrop} {
+		t.Run(reply, func(t *testing.T) {
+			var s *sim.Sim
+			f := newFixture(t, withWeChat(&s))
+			openID := fmt.Sprintf("oLost%02d_xxxxxxxxxxxxxxxxxxxxx", i)
+			f.accept(s, openID, tplOnce)
+			if err := s.SetFaults(sim.Faults{SendReply: reply, SendReplyNext: 1}); err != nil {
+				t.Fatal(err)
+			}
+			m := f.send(openID, tplOnce, "")
+			if m.Status != processor.StatusUnknown || m.WeChatMsgID != "" {
+				t.Fatalf("message = %s msgid %q (%s), want unknown without a msgid", m.Status, m.WeChatMsgID, m.Reason)
+			}
+			f.drainSends()
+			received, err := s.Messages(appID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(received) != 1 || s.Stats().Sends[0] != 1 {
+				t.Fatalf("WeChat received %d messages (sends %v), want exactly one call", len(received), s.Stats().Sends)
+			}
+			if c := f.consent(openID, tplOnce); c.Grants != 0 {
+				t.Errorf("grants = %d, want 0: the grant stays used", c.Grants)
+			}
+
+			f.publish(sent(openID, f.tick(), received[0].MsgID, 0, "success"))
+			f.drained()
+			got, err := f.st.Message(context.Background(), appID, m.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Status != processor.StatusDelivered || got.WeChatMsgID != received[0].MsgID {
+				t.Errorf("after its sent event the message = %s msgid %q, want delivered with %s", got.Status, got.WeChatMsgID, received[0].MsgID)
+			}
+			if c := f.consent(openID, tplOnce); len(c.Unsettled) != 0 {
+				t.Errorf("unsettled after the sent event = %v, want none", c.Unsettled)
+			}
+		})
+	}
+}
+
+// TestAcceptedWithoutMsgIDIsSentOnce: errcode 0 without a msgid is WeChat's
+// bug: the message is sent (once), and its sent event settles it by user and template.
+func TestAcceptedWithoutMsgIDIsSentOnce(t *testing.T) {
+	var s *sim.Sim
+	f := newFixture(t, withWeChat(&s))
+	openID := "oNoMsgID_xxxxxxxxxxxxxxxxxxxx"
+	f.accept(s, openID, tplOnce)
+	if err := s.SetFaults(sim.Faults{SendReply: sim.ReplyNoMsgID, SendReplyNext: 1}); err != nil {
+		t.Fatal(err)
+	}
+	m := f.send(openID, tplOnce, "")
+	if m.Status != processor.StatusSent || m.WeChatMsgID != "" || m.Attempts != 1 {
+		t.Fatalf("message = %s msgid %q after %d attempts (%s), want sent without a msgid after 1", m.Status, m.WeChatMsgID, m.Attempts, m.Reason)
+	}
+	f.drainSends()
+	received, _ := s.Messages(appID)
+	if len(received) != 1 {
+		t.Fatalf("WeChat received %d messages, want 1", len(received))
+	}
+	f.publish(sent(openID, f.tick(), received[0].MsgID, 0, "success"))
+	f.drained()
+	if got, _ := f.st.Message(context.Background(), appID, m.ID); got.Status != processor.StatusDelivered {
+		t.Errorf("after its sent event the message = %s, want delivered", got.Status)
+	}
+}
+
+// drainSends waits until the processor holds no message, pending or
+// unacknowledged, so that a retry, if any were made, would have been made.
+func (f *fixture) drainSends() {
+	f.t.Helper()
+	eventually(f.t, func() error { return natstest.Settled(f.js, processor.ConsumerName, 0) })
 }
