@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
 )
@@ -62,7 +64,7 @@ func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
 	}
 	f, err := ferretdb.New(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("embedded store: %w", err)
+		return nil, fmt.Errorf("embedded store: %w", redactPassword(err, cfg.PostgreSQLURL))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &Embedded{cancel: cancel, done: make(chan struct{})}
@@ -86,4 +88,28 @@ func (e *Embedded) URI() string { return e.uri }
 func (e *Embedded) Close() {
 	e.cancel()
 	<-e.done
+}
+
+// redactPassword keeps the password of a PostgreSQL URL out of an error: the
+// URL is replaced by its redacted form, and the password, raw and escaped,
+// wherever else it appears.
+func redactPassword(err error, pgURL string) error {
+	if err == nil || pgURL == "" {
+		return err
+	}
+	msg := err.Error()
+	u, perr := url.Parse(pgURL)
+	if perr != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		// Not a URL: nothing tells the password apart, so the whole string goes.
+		return errors.New(strings.ReplaceAll(msg, pgURL, "<postgresql url>"))
+	}
+	// The URL goes first, so that its redacted form survives the rest.
+	const placeholder = "\x00url\x00"
+	msg = strings.ReplaceAll(msg, pgURL, placeholder)
+	if pw, ok := u.User.Password(); ok && pw != "" {
+		for _, s := range []string{pw, url.PathEscape(pw), url.QueryEscape(pw)} {
+			msg = strings.ReplaceAll(msg, s, "xxxxx")
+		}
+	}
+	return errors.New(strings.ReplaceAll(msg, placeholder, u.Redacted()))
 }
