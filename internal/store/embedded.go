@@ -29,9 +29,13 @@ type EmbeddedOptions struct {
 // protocol over SQLite (or PostgreSQL). It supports what wxgate needs (unique
 // and sparse indexes, single-document atomic writes) and nothing more is used.
 type Embedded struct {
-	uri    string
-	cancel context.CancelFunc
-	done   chan struct{}
+	uri string
+	// Where FerretDB keeps the data, for IndexIDs: the absolute directory of
+	// the SQLite files, or the PostgreSQL URL exactly as FerretDB was given it.
+	sqliteDir     string
+	postgreSQLURL string
+	cancel        context.CancelFunc
+	done          chan struct{}
 }
 
 // StartEmbedded starts the store and returns once it accepts connections.
@@ -41,6 +45,7 @@ func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
 		Logger:   o.Logger,
 		Handler:  "sqlite",
 	}
+	var sqliteDir string
 	if o.PostgreSQLURL != "" {
 		cfg.Handler, cfg.PostgreSQLURL = "postgresql", o.PostgreSQLURL
 	} else {
@@ -52,6 +57,7 @@ func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
 			return nil, fmt.Errorf("embedded store: %w", err)
 		}
 		cfg.SQLiteURL = "file:" + abs + "/"
+		sqliteDir = abs
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -67,7 +73,12 @@ func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
 		return nil, fmt.Errorf("embedded store: %w", redactPassword(err, cfg.PostgreSQLURL))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	e := &Embedded{cancel: cancel, done: make(chan struct{})}
+	e := &Embedded{
+		postgreSQLURL: cfg.PostgreSQLURL,
+		sqliteDir:     sqliteDir,
+		cancel:        cancel,
+		done:          make(chan struct{}),
+	}
 	go func() {
 		defer close(e.done)
 		_ = f.Run(ctx)

@@ -64,6 +64,10 @@ func (s *Server) start() {
 	}
 }
 
+// Embedded is the running store, for what only the embedded store does
+// (IndexIDs). Restart replaces it.
+func (s *Server) Embedded() *store.Embedded { return s.emb }
+
 // URI is the connection string; it stays the same across Restart.
 func (s *Server) URI() string { return "mongodb://" + s.addr + "/" }
 
