@@ -47,7 +47,7 @@ func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
 	}
 	var sqliteDir string
 	if o.PostgreSQLURL != "" {
-		cfg.Handler, cfg.PostgreSQLURL = "postgresql", o.PostgreSQLURL
+		cfg.Handler, cfg.PostgreSQLURL = "postgresql", withCustomPlans(o.PostgreSQLURL)
 	} else {
 		if err := os.MkdirAll(o.Dir, 0o750); err != nil {
 			return nil, fmt.Errorf("embedded store: %w", err)
@@ -99,6 +99,32 @@ func (e *Embedded) URI() string { return e.uri }
 func (e *Embedded) Close() {
 	e.cancel()
 	<-e.done
+}
+
+// withCustomPlans asks PostgreSQL, through a runtime parameter on the URL, to
+// plan every execution of FerretDB's prepared statements with its actual
+// arguments. FerretDB's pgx pool caches prepared statements, and after five
+// executions PostgreSQL may switch a statement to a generic plan, made once
+// without the arguments. A pushed-down filter is "_jsonb->$1 @> $2" with the
+// field name as $1, so the generic plan cannot match an index on an expression
+// such as _jsonb->'_id' (see IndexIDs) and scans the table. It is chosen when
+// it costs no more than the plans before it, as on a table still small, and
+// then kept as the table grows, until something such as an ANALYZE makes
+// PostgreSQL plan again. The price is a plan per execution, of queries on one
+// table. A URL that sets plan_cache_mode itself is left as it is, and so is
+// one that is not a URL (FerretDB will reject it).
+func withCustomPlans(pgURL string) string {
+	u, err := url.Parse(pgURL)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return pgURL
+	}
+	q := u.Query()
+	if q.Has("plan_cache_mode") {
+		return pgURL
+	}
+	q.Set("plan_cache_mode", "force_custom_plan")
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // redactPassword keeps the password of a PostgreSQL URL out of an error: the

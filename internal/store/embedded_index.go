@@ -69,7 +69,9 @@ var databaseName = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,63}$`)
 //     _jsonb->'_id' @> v, which a btree cannot serve. IndexIDs adds a GIN
 //     index (jsonb_path_ops, which serves @> and nothing else) on the same
 //     expression. It serves filters with more fields too, since FerretDB
-//     pushes each field down to PostgreSQL.
+//     pushes each field down to PostgreSQL. The finds reach it only when
+//     planned with their arguments, which StartEmbedded ensures (see
+//     withCustomPlans).
 //
 // Each index is made with IF NOT EXISTS, so IndexIDs belongs in every start-up
 // and a second call changes nothing. It is safe for concurrent use, and may

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -142,6 +143,62 @@ func TestIndexIDsMissingCollection(t *testing.T) {
 	}
 }
 
+// TestIndexIDsCachedPlans runs one find by _id many times on a collection that
+// then grows, as a long-running process does, and counts in PostgreSQL's
+// statistics the finds that used the index. The explain command cannot show
+// this: it plans with the find's arguments every time, whereas FerretDB's
+// finds are prepared statements, which PostgreSQL plans generically (without
+// the field name, so without the index) after five runs unless told not to.
+func TestIndexIDsCachedPlans(t *testing.T) {
+	pgURL := storetest.PostgreSQL(t)
+	const warm, grown = 30, 10 // finds before and after the collection grows
+	for _, tc := range []struct {
+		name string
+		// planCacheMode is set on the URL; "" keeps StartEmbedded's choice.
+		planCacheMode string
+		wantIndex     bool
+	}{
+		{name: "default", planCacheMode: "", wantIndex: true},
+		{name: "auto", planCacheMode: "auto", wantIndex: false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			u := pgURL
+			if tc.planCacheMode != "" {
+				u += "?plan_cache_mode=" + tc.planCacheMode
+			}
+			srv := storetest.StartPostgreSQL(t, u)
+			database := "plans_" + tc.name
+			coll := connect(t, srv).Database(database).Collection("messages")
+			insertDocs(t, coll, 0, 5)
+			if err := srv.Embedded().IndexIDs(ctx, database, []string{"messages"}); err != nil {
+				t.Fatalf("IndexIDs: %v", err)
+			}
+			find := func(n int) {
+				t.Helper()
+				for range n {
+					if err := coll.FindOne(ctx, bson.M{"_id": "doc-2"}).Err(); err != nil {
+						t.Fatalf("FindOne: %v", err)
+					}
+				}
+			}
+			find(warm)
+			insertDocs(t, coll, 5, 5000)
+			find(grown)
+			// FerretDB's connections end with the store, and report their scans.
+			srv.Stop()
+
+			// Building the two indexes (FerretDB's and IndexIDs') scanned the table too.
+			scans := pgScans(ctx, t, pgURL, database, warm+grown+2)
+			t.Logf("plan_cache_mode %q: %d finds used the index", tc.planCacheMode, scans)
+			if got := scans >= grown; got != tc.wantIndex {
+				t.Errorf("%d of the %d finds after growth used the index, want all: %v", scans, grown, tc.wantIndex)
+			}
+		})
+	}
+}
+
 // BenchmarkFindByID finds documents by _id in a collection of 100,000, first
 // as FerretDB alone does it, then after IndexIDs:
 //
@@ -170,6 +227,36 @@ func BenchmarkFindByID(b *testing.B) {
 			}
 			b.Run("after", find)
 		})
+	}
+}
+
+// pgScans waits until PostgreSQL's statistics count at least want scans of the
+// messages table of database, and returns how many went through the index
+// IndexIDs made.
+func pgScans(ctx context.Context, t *testing.T, pgURL, database string, want int) int64 {
+	t.Helper()
+	conn, err := pgx.Connect(ctx, pgURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	const q = `SELECT t.seq_scan + coalesce(t.idx_scan, 0), coalesce(sum(i.idx_scan) FILTER (WHERE i.indexrelname LIKE '%` + indexSuffix + `'), 0)
+		FROM pg_stat_user_tables t JOIN pg_stat_user_indexes i USING (relid)
+		WHERE t.schemaname = $1 AND t.relname LIKE 'messages%'
+		GROUP BY t.seq_scan, t.idx_scan`
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var all, viaIndex int64
+		if err := conn.QueryRow(ctx, q, database).Scan(&all, &viaIndex); err != nil {
+			t.Fatal(err)
+		}
+		if all >= int64(want) {
+			return viaIndex
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("PostgreSQL counted %d scans of %s.messages, want at least %d", all, database, want)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 

@@ -6,6 +6,35 @@ import (
 	"testing"
 )
 
+func TestWithCustomPlans(t *testing.T) {
+	for _, tc := range []struct {
+		name, url, want string
+	}{
+		{
+			name: "added",
+			url:  "postgres://u:pw@127.0.0.1:5432/ferretdb",
+			want: "postgres://u:pw@127.0.0.1:5432/ferretdb?plan_cache_mode=force_custom_plan",
+		},
+		{
+			name: "added among others",
+			url:  "postgresql://u:pw@db/ferretdb?sslmode=disable",
+			want: "postgresql://u:pw@db/ferretdb?plan_cache_mode=force_custom_plan&sslmode=disable",
+		},
+		{
+			name: "set by the operator",
+			url:  "postgres://u:pw@db/ferretdb?plan_cache_mode=auto",
+			want: "postgres://u:pw@db/ferretdb?plan_cache_mode=auto",
+		},
+		{name: "not a URL", url: "host=db user=u", want: "host=db user=u"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := withCustomPlans(tc.url); got != tc.want {
+				t.Errorf("withCustomPlans(%q) = %q, want %q", tc.url, got, tc.want)
+			}
+		})
+	}
+}
+
 func TestRedactPassword(t *testing.T) {
 	const pgURL = "postgres://u:s3cr%2Ft@db:5432/ferretdb?plan_cache_mode=force_custom_plan"
 	for _, tc := range []struct {
