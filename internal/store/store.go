@@ -52,6 +52,9 @@ type Options struct {
 	// marks the database as the embedded store's, and refuses to open a marked
 	// database without a Guard, so a second process never races the first.
 	Guard *Guard
+	// Embedded, when set, is the embedded store at uri: Open adds the indexes
+	// that make its lookups by _id use an index (see Embedded.IndexIDs).
+	Embedded *Embedded
 	// Monitor, when set, sees every command sent: benchmarks count round trips with it.
 	Monitor *event.CommandMonitor
 }
@@ -72,7 +75,16 @@ func Open(ctx context.Context, uri, database string, o Options) (*Store, error) 
 		return nil, fmt.Errorf("store: %w: %v", processor.ErrUnavailable, redactURI(err, uri))
 	}
 	s := &Store{client: client, db: client.Database(database), guard: o.Guard}
-	for _, step := range []func(context.Context) error{s.Ping, s.ensureIndexes, s.claim} {
+	steps := []func(context.Context) error{s.Ping, s.ensureIndexes, s.claim}
+	if o.Embedded != nil {
+		steps = append(steps, func(ctx context.Context) error {
+			if err := o.Embedded.IndexIDs(ctx, database, collections); err != nil {
+				return fmt.Errorf("store: indexing _id: %w", err)
+			}
+			return nil
+		})
+	}
+	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			_ = client.Disconnect(context.WithoutCancel(ctx))
 			return nil, err
