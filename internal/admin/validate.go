@@ -99,13 +99,10 @@ func fieldError(fe validator.FieldError) schemas.FieldError {
 // shownKey bounds a key and replaces anything but printable ASCII, so that a
 // field name is safe to show and to log.
 func shownKey(k string) string {
-	if len(k) > maxKeyShown {
-		k = k[:maxKeyShown]
-	}
 	return strings.Map(func(r rune) rune {
 		if r < 0x20 || r > 0x7e {
 			return '?'
 		}
 		return r
-	}, k)
+	}, schemas.Truncate(k, maxKeyShown))
 }

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/wxgate/wxgate/internal/derrors"
 	"github.com/wxgate/wxgate/schemas"
@@ -268,15 +267,7 @@ func IsRetryable(err error) bool {
 // boundedMsg cuts WeChat's errmsg to maxErrmsgBytes on a rune boundary and
 // removes the given secrets, in case an answer ever echoes one.
 func boundedMsg(msg string, secrets ...string) string {
-	msg = redact(msg, secrets...)
-	if len(msg) <= maxErrmsgBytes {
-		return msg
-	}
-	cut := maxErrmsgBytes
-	for cut > 0 && !utf8.RuneStart(msg[cut]) {
-		cut--
-	}
-	return msg[:cut] + "..."
+	return schemas.Truncate(redact(msg, secrets...), maxErrmsgBytes)
 }
 
 // redact replaces every non-empty secret in s.
