@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/wxgate/wxgate/processor"
+	"github.com/wxgate/wxgate/schemas"
 )
 
 // FuzzQuery checks that any query string is either accepted within bounds or
@@ -54,7 +55,7 @@ func FuzzMemberPath(f *testing.F) {
 	f.Fuzz(func(t *testing.T, path string) {
 		got := memberPath(nil, path)
 		for _, seg := range strings.Split(got, ".") {
-			if len(seg) > maxKeyShown {
+			if len(seg) > schemas.MaxKeyShown {
 				t.Fatalf("memberPath(%q) has a segment of %d bytes", path, len(seg))
 			}
 		}
