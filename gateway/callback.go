@@ -43,15 +43,18 @@ func (s *Server) verifyURL(c *gin.Context) error {
 }
 
 // receive handles one push: verify, decrypt, parse, publish, and only then
-// answer success. Any error is mapped to its status by the caller.
+// answer success. Any error is mapped to its status by the caller. The
+// CloudEvent's time is when the request arrived, read once from the clock
+// that also checks the timestamp.
 func (s *Server) receive(c *gin.Context) (string, error) {
+	received := s.now()
 	app, err := s.app(c.Param("appid"))
 	if err != nil {
 		return "", err
 	}
 	q := c.Request.URL.Query()
 	ts, nonce := q.Get("timestamp"), q.Get("nonce")
-	if err := crypto.CheckTimestamp(ts, s.now(), s.maxSkew); err != nil {
+	if err := crypto.CheckTimestamp(ts, received, s.maxSkew); err != nil {
 		return "", err
 	}
 	body, err := readBody(c, s.maxBody)
@@ -92,7 +95,7 @@ func (s *Server) receive(c *gin.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	ce, err := schemas.InboundCloudEventWithID(ev, id, s.now())
+	ce, err := schemas.InboundCloudEventWithID(ev, id, received)
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", schemas.ErrMalformed, err)
 	}

@@ -49,21 +49,30 @@ type harness struct {
 // newHarness runs a real gateway over HTTP in front of a real embedded JetStream.
 func newHarness(t *testing.T, maxSkew time.Duration, apps ...gateway.App) *harness {
 	t.Helper()
+	return newHarnessConfig(t, gateway.Config{Apps: apps, MaxSkew: maxSkew})
+}
+
+// newHarnessConfig is newHarness with the gateway's whole configuration: the
+// V1 and plaintext apps when cfg has none, a 64 KiB body limit and a 500ms
+// publish timeout unless set.
+func newHarnessConfig(t *testing.T, cfg gateway.Config) *harness {
+	t.Helper()
 	gin.SetMode(gin.TestMode)
 	ns := natstest.Start(t)
 	_, js := ns.Connect()
-	if len(apps) == 0 {
-		apps = []gateway.App{
+	if len(cfg.Apps) == 0 {
+		cfg.Apps = []gateway.App{
 			{AppID: v1AppID, Token: v1Token, EncodingAESKey: v1Key},
 			{AppID: plainAppID, Token: plainToken},
 		}
 	}
-	gw, err := gateway.New(gateway.Config{
-		Apps:           apps,
-		MaxSkew:        maxSkew,
-		MaxBody:        64 << 10,
-		PublishTimeout: 500 * time.Millisecond,
-	}, broker.NewPublisher(js, 500*time.Millisecond), slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	if cfg.MaxBody == 0 {
+		cfg.MaxBody = 64 << 10
+	}
+	if cfg.PublishTimeout == 0 {
+		cfg.PublishTimeout = 500 * time.Millisecond
+	}
+	gw, err := gateway.New(cfg, broker.NewPublisher(js, 500*time.Millisecond), slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatalf("gateway.New: %v", err)
 	}
@@ -218,14 +227,17 @@ func TestEveryModeAndFormat(t *testing.T) {
 				if code, text := h.post(v1AppID, query, body); code != http.StatusOK || text != "success" {
 					t.Fatalf("POST = %d %q, want 200 success", code, text)
 				}
-				var found *schemas.Event
+				var (
+					found *schemas.Event
+					data  []byte
+				)
 				for _, ce := range h.inbound() {
 					var ev schemas.Event
 					if err := json.Unmarshal(ce.Data, &ev); err != nil {
 						t.Fatal(err)
 					}
 					if ev.OpenID == openid {
-						found = &ev
+						found, data = &ev, ce.Data
 					}
 				}
 				if found == nil {
@@ -235,12 +247,69 @@ func TestEveryModeAndFormat(t *testing.T) {
 				if found.Event != schemas.EventSubscribePopup || len(found.Items) != 1 || found.Items[0] != want {
 					t.Errorf("event = %+v, want one popup accept item", found)
 				}
+				// PopupScene 0 (inside the mini program) is a value, written as one.
+				if !bytes.Contains(data, []byte(`"popup_scene":0`)) {
+					t.Errorf("data = %s, want popup_scene 0", data)
+				}
 			})
 		}
 	}
 	if got := len(h.nats.Messages("wechat.wxba5fad812f8e6fb9.in.subscribe_msg_popup_event")); got != 6 {
 		t.Errorf("stream holds %d popup events, want 6", got)
 	}
+}
+
+// TestCloudEventTimeIsWhenReceived checks that the envelope's time is the
+// gateway's clock when the push arrived, while WeChat's CreateTime stays in
+// the data and the id stays the push's own.
+func TestCloudEventTimeIsWhenReceived(t *testing.T) {
+	const createTime = 1610969440 // 2021-01-18, WeChat's clock
+	c, err := wxcrypto.NewCipher(v1AppID, v1Key, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// send posts one secure push stamped at ts and returns its envelope and data.
+	send := func(t *testing.T, h *harness, openid string, ts time.Time) (schemas.CloudEvent, schemas.Event) {
+		t.Helper()
+		p := push{mode: "secure", format: "json", msg: popupJSON(openid, createTime, "accept"), timestamp: strconv.FormatInt(ts.Unix(), 10), nonce: "3"}
+		q, body := p.request(t, v1Token, c)
+		if code, text := h.post(v1AppID, q, body); code != http.StatusOK {
+			t.Fatalf("POST = %d %q, want 200", code, text)
+		}
+		got := h.inbound()
+		if len(got) != 1 {
+			t.Fatalf("stream holds %d events, want 1", len(got))
+		}
+		var ev schemas.Event
+		if err := json.Unmarshal(got[0].Data, &ev); err != nil {
+			t.Fatal(err)
+		}
+		if ev.CreateTime != createTime {
+			t.Errorf("data create_time = %d, want the push's CreateTime %d", ev.CreateTime, createTime)
+		}
+		if id := ev.ID(); got[0].ID != id {
+			t.Errorf("envelope id = %q, want the push's id %q", got[0].ID, id)
+		}
+		return got[0], ev
+	}
+
+	t.Run("gateway_clock", func(t *testing.T) {
+		received := time.Date(2030, 5, 1, 12, 0, 0, 250_000_000, time.FixedZone("CST", 8*3600))
+		h := newHarnessConfig(t, gateway.Config{MaxSkew: 5 * time.Minute, Clock: func() time.Time { return received }})
+		ce, _ := send(t, h, "oClock_xxxxxxxxxxxxxxxxxxxxxxx", received)
+		if !ce.Time.Equal(received) || ce.Time.Location() != time.UTC {
+			t.Errorf("CloudEvent time = %v, want the gateway's clock %v in UTC", ce.Time, received.UTC())
+		}
+	})
+	t.Run("wall_clock", func(t *testing.T) {
+		h := newHarness(t, 0)
+		before := time.Now()
+		ce, _ := send(t, h, "oWallClock_xxxxxxxxxxxxxxxxxxx", before)
+		after := time.Now()
+		if ce.Time.Before(before) || ce.Time.After(after) {
+			t.Errorf("CloudEvent time = %v, want between %v and %v", ce.Time, before, after)
+		}
+	})
 }
 
 // aesRaw encrypts plaintext with the app key without any padding or framing, to

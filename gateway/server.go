@@ -41,7 +41,9 @@ type Config struct {
 	MaxBody int64
 	// PublishTimeout bounds the wait for the stream's acknowledgement.
 	PublishTimeout time.Duration
-	// Clock returns the current time; nil means time.Now.
+	// Clock returns the current time, read once per request: it checks the
+	// push's timestamp and is the CloudEvent's time. nil means time.Now. It
+	// is called concurrently.
 	Clock func() time.Time
 }
 

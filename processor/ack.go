@@ -11,12 +11,14 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/wxgate/wxgate/internal/derrors"
 )
 
 // ErrPermanent marks a message that can never be processed (it does not decode,
 // or it breaks an invariant). Handlers wrap it; settle terminates the message and
-// keeps it as a dead letter instead of redelivering it.
-var ErrPermanent = errors.New("permanent failure")
+// keeps it as a dead letter instead of redelivering it. It is derrors.Permanent.
+var ErrPermanent = derrors.Permanent
 
 // permanentf returns an error wrapping ErrPermanent.
 func permanentf(format string, args ...any) error {
@@ -29,22 +31,46 @@ const (
 	maxBackoff = 30 * time.Second
 )
 
-// settle is the one place where a handler's result becomes an ack decision:
-//   - nil: ack;
-//   - ErrPermanent, or a transient failure on the last allowed delivery: keep a
-//     dead letter, then terminate, so the message never blocks the ones behind it;
-//   - anything else (store unreachable, a lost race, WeChat busy): nak with
-//     exponential backoff and jitter, so it comes back when the dependency may be
-//     back, or after the delay a retryAfter asks for (an app paused until its
-//     daily quota resets).
+// decision is what settle does with a stream message.
+type decision string
+
+const (
+	ack        decision = "ack"
+	nak        decision = "nak"         // redeliver after a delay
+	deadLetter decision = "dead_letter" // keep it as a dead letter, then terminate
+)
+
+// decide is the processor's one table from a handler's error, by its kind
+// (internal/derrors), to what happens to the message:
 //
-// If the dead letter cannot be stored the message is nakked: nothing is dropped
-// without a record.
+//	nil                                        ack
+//	Permanent, Invalid, NotFound, Ambiguous    dead letter: no redelivery can fix it,
+//	                                           and a call that may have happened is not repeated
+//	Unavailable, Conflict, Duplicate, other    nak: a dependency may be back, a race
+//	                                           may be over
+func decide(err error) decision {
+	if err == nil {
+		return ack
+	}
+	switch derrors.KindOf(err) {
+	case derrors.Permanent, derrors.Invalid, derrors.NotFound, derrors.Ambiguous:
+		return deadLetter
+	}
+	return nak
+}
+
+// settle carries out decide for one message. A message to nak on its last
+// allowed delivery becomes a dead letter instead, so it never blocks the ones
+// behind it; a nak waits with exponential backoff and jitter, or for the delay
+// a retryAfter asks (an app paused until its daily quota resets). If the dead
+// letter cannot be stored the message is nakked: nothing is dropped without a
+// record.
 func (p *Processor) settle(ctx context.Context, msg jetstream.Msg, err error) {
 	consumer := ConsumerName
 	subject := msg.Subject()
-	if err == nil {
-		p.metrics.handled.WithLabelValues(consumer, "ack").Inc()
+	d := decide(err)
+	if d == ack {
+		p.metrics.handled.WithLabelValues(consumer, string(ack)).Inc()
 		if aerr := msg.Ack(); aerr != nil {
 			p.log.Warn("ack failed; the message will be redelivered and is idempotent", "consumer", consumer, "subject", subject, "err", aerr)
 		}
@@ -54,14 +80,13 @@ func (p *Processor) settle(ctx context.Context, msg jetstream.Msg, err error) {
 	if meta, merr := msg.Metadata(); merr == nil {
 		deliveries = int(meta.NumDelivered)
 	}
-	permanent := errors.Is(err, ErrPermanent)
-	if !permanent && deliveries < p.cfg.MaxDeliver {
+	if d == nak && deliveries < p.cfg.MaxDeliver {
 		delay := backoff(deliveries)
 		var ra *retryAfter
 		if errors.As(err, &ra) {
 			delay = ra.delay
 		}
-		p.metrics.handled.WithLabelValues(consumer, "nak").Inc()
+		p.metrics.handled.WithLabelValues(consumer, string(nak)).Inc()
 		p.log.Warn("transient failure, redelivering", "consumer", consumer, "subject", subject, "delivery", deliveries, "delay", delay, "err", err)
 		_ = msg.NakWithDelay(delay)
 		return
@@ -79,12 +104,12 @@ func (p *Processor) settle(ctx context.Context, msg jetstream.Msg, err error) {
 		Version:    1,
 	}
 	if derr := p.store.PutDeadLetter(ctx, dl); derr != nil {
-		p.metrics.handled.WithLabelValues(consumer, "nak").Inc()
+		p.metrics.handled.WithLabelValues(consumer, string(nak)).Inc()
 		p.log.Error("cannot store dead letter; redelivering", "consumer", consumer, "subject", subject, "err", derr, "reason", err)
 		_ = msg.NakWithDelay(maxBackoff)
 		return
 	}
-	p.metrics.handled.WithLabelValues(consumer, "dead_letter").Inc()
+	p.metrics.handled.WithLabelValues(consumer, string(deadLetter)).Inc()
 	p.log.Error("dead letter", "consumer", consumer, "subject", subject, "id", dl.ID, "deliveries", deliveries, "reason", err)
 	_ = msg.Term()
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/wxgate/wxgate/internal/derrors"
 	"github.com/wxgate/wxgate/schemas"
 )
 
@@ -97,7 +98,7 @@ const reportWait = 5 * time.Second
 func (p *Processor) ReportConsent(ctx context.Context, appID, openID, requestID string, results map[string]string) ([]Consent, error) {
 	for templateID, result := range results {
 		if _, ok := reportActions[result]; !ok {
-			return nil, fmt.Errorf("%w: result %q for template %s: want accept, reject, ban or filter", ErrPermanent, result, templateID)
+			return nil, fmt.Errorf("%w: result %q for template %s: want accept, reject, ban or filter", derrors.Invalid, result, templateID)
 		}
 	}
 	now := p.now()

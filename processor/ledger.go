@@ -74,6 +74,12 @@ type Consent struct {
 	History   []ConsentChange `bson:"history" json:"history"`
 	// Applied lists the ids of the latest changes applied, for idempotence.
 	Applied []string `bson:"applied" json:"-"`
+	// Unsettled lists, oldest first, the user's messages of this template that
+	// WeChat may have accepted but whose sent event cannot be matched by msgid
+	// (unknown, or accepted without a msgid): a sent event that matches no
+	// message settles the first of them. Kept here because this document is
+	// found by _id from what a sent event names (app, user, template).
+	Unsettled []string `bson:"unsettled,omitempty" json:"-"`
 	// Version is the optimistic-concurrency counter of the document.
 	Version int64 `bson:"version" json:"-"`
 }

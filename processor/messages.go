@@ -70,13 +70,41 @@ func (p *Processor) applyOutcome(ctx context.Context, report Outcome) error {
 		return err
 	}
 	if o.MessageID == "" {
-		p.log.Info("outcome kept until its message is known", "appid", report.AppID, "msgid", report.MsgID)
-		return nil
+		return p.settleUnmatched(ctx, o)
 	}
 	_, err = p.UpdateMessage(ctx, nil, report.AppID, o.MessageID, func(m *Message) (bool, error) {
 		return m.ApplyOutcome(&report, p.now()), nil
 	})
 	return err
+}
+
+// settleUnmatched applies a sent event whose msgid names no message to the
+// oldest message of its user and template whose send outcome is unknown (or
+// that WeChat accepted without a msgid). With none, the report stays in its
+// outcome record for a message that may still name the msgid.
+func (p *Processor) settleUnmatched(ctx context.Context, o *Outcome) error {
+	c, err := p.store.Consent(ctx, ConsentKey(o.AppID, o.OpenID, o.TemplateID))
+	if errors.Is(err, ErrNotFound) || (err == nil && len(c.Unsettled) == 0) {
+		p.log.Info("outcome kept until its message is known", "appid", o.AppID, "msgid", o.MsgID)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	id := c.Unsettled[0]
+	m, err := p.UpdateMessage(ctx, nil, o.AppID, id, func(m *Message) (bool, error) {
+		return m.ApplyOutcome(o, p.now()), nil
+	})
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	if m != nil {
+		if _, err := p.linkMsgID(ctx, m, o.MsgID); err != nil {
+			return err
+		}
+		p.log.Info("sent event settled a message whose send outcome was unknown", "appid", o.AppID, "message", id, "msgid", o.MsgID)
+	}
+	return p.unsettled(ctx, &Message{ID: id, AppID: o.AppID, ToUser: o.OpenID, TemplateID: o.TemplateID}, false)
 }
 
 // linkMsgID records that WeChat accepted message m under msgID, so that its

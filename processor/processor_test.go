@@ -372,6 +372,16 @@ func TestSentEventBeforeTheMessageKnowsItsMsgID(t *testing.T) {
 			if got.Status != tt.wantStatus || got.WeChatMsgID != msgID {
 				t.Errorf("message = %s msgid %q, want %s msgid %q", got.Status, got.WeChatMsgID, tt.wantStatus, msgID)
 			}
+			// Stamped when wxgate learned it, WeChat's time beside it, never before the entry it follows.
+			last := got.History[len(got.History)-1]
+			if !last.WeChatTime.Equal(f.clock) {
+				t.Errorf("%s entry's wechat_time = %v, want the push's CreateTime %v", last.Status, last.WeChatTime, f.clock)
+			}
+			for i := 1; i < len(got.History); i++ {
+				if got.History[i].At.Before(got.History[i-1].At) {
+					t.Errorf("history entry %d (%s at %v) sorts before entry %d (%s at %v)", i, got.History[i].Status, got.History[i].At, i-1, got.History[i-1].Status, got.History[i-1].At)
+				}
+			}
 			if tt.code != 0 && got.ErrCode != tt.code {
 				t.Errorf("errcode = %d, want %d", got.ErrCode, tt.code)
 			}

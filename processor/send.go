@@ -15,39 +15,18 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/wxgate/wxgate/internal/derrors"
+	"github.com/wxgate/wxgate/internal/wechat"
 	"github.com/wxgate/wxgate/schemas"
 )
 
 // Sender calls WeChat's subscribeMessage.send for an app with the deployment's
-// shared access token. An error that carries a WeChat errcode implements
-// interface{ ErrCode() int; ErrMsg() string }; any other error is a network or
-// availability failure and is retried.
+// shared access token. Its errors are classified by wechat.SendOutcomeOf, the
+// one retry policy for sends; an error that carries WeChat's errcode exposes it
+// as derrors.ErrCode reads it.
 type Sender interface {
 	Send(ctx context.Context, appID string, body []byte) (msgID string, err error)
 }
-
-// wechatError is how a Sender's error exposes WeChat's errcode and errmsg.
-type wechatError interface {
-	ErrCode() int
-	ErrMsg() string
-}
-
-// WeChat errcodes the send pipeline acts on (wechat-protocol.md, section 6).
-const (
-	codeBusy            = -1
-	codeTokenInvalid    = 40001
-	codeBadOpenID       = 40003
-	codeTokenNotLatest  = 40014
-	codeBadTemplate     = 40037
-	codeBadPage         = 41030
-	codeTokenExpired    = 42001
-	codeNoConsent       = 43101
-	codeAbilityBanned   = 43107
-	codeConcurrentSends = 43108
-	codeDailyQuota      = 45009
-	codeSensitiveWord   = 45168
-	codeBadData         = 47003
-)
 
 // HeaderRedrive marks a message put back on the stream from the dead letters.
 const HeaderRedrive = "Wxgate-Redrive"
@@ -312,11 +291,11 @@ func refusal(c *Consent) string {
 }
 
 // unknown records that WeChat may or may not have accepted m: it is never sent
-// again automatically, its grant stays used, and a sent event naming it, or an
-// operator, settles it.
+// again automatically, its grant stays used, and a sent event for its user and
+// template, or an operator, settles it.
 func (p *Processor) unknown(ctx context.Context, m *Message, detail string) error {
 	p.log.Warn("send outcome unknown; not resending", "appid", m.AppID, "message", m.ID, "detail", detail)
-	_, err := p.UpdateMessage(ctx, m, m.AppID, m.ID, func(m *Message) (bool, error) {
+	m, err := p.UpdateMessage(ctx, m, m.AppID, m.ID, func(m *Message) (bool, error) {
 		if m.Status != StatusQueued && m.Status != StatusSending {
 			return false, nil
 		}
@@ -324,6 +303,31 @@ func (p *Processor) unknown(ctx context.Context, m *Message, detail string) erro
 		m.Reason = "WeChat's answer is unknown: " + detail
 		return true, m.Transition(StatusUnknown, m.Reason, p.now())
 	})
+	if err != nil || m.Status != StatusUnknown {
+		return err
+	}
+	return p.unsettled(ctx, m, true)
+}
+
+// unsettled adds message m to (or, with add false, removes it from) the
+// messages of its user and template waiting for a sent event that cannot
+// name them by msgid.
+func (p *Processor) unsettled(ctx context.Context, m *Message, add bool) error {
+	key := ConsentKey(m.AppID, m.ToUser, m.TemplateID)
+	_, _, err := update(ctx, nil,
+		func(ctx context.Context) (*Consent, error) { return p.store.Consent(ctx, key) },
+		func(c *Consent) (*Consent, error) {
+			if c == nil || slices.Contains(c.Unsettled, m.ID) == add {
+				return nil, nil
+			}
+			if add {
+				c.Unsettled = append(c.Unsettled, m.ID)
+			} else {
+				c.Unsettled = slices.DeleteFunc(c.Unsettled, func(id string) bool { return id == m.ID })
+			}
+			return c, nil
+		},
+		p.store.SaveConsent)
 	return err
 }
 
@@ -359,29 +363,32 @@ func (p *Processor) attempt(ctx context.Context, m *Message, reserved bool) erro
 	if err == nil {
 		return p.markSent(ctx, m, msgID)
 	}
-	var we wechatError
-	if !errors.As(err, &we) {
-		return p.retry(ctx, m, 0, "", fmt.Sprintf("calling WeChat: %v", err), 0)
+	code, errmsg, hasCode := derrors.ErrCode(err)
+	what := fmt.Sprintf("WeChat errcode %d", code)
+	if hasCode {
+		p.metrics.sendErrors.WithLabelValues(m.AppID, strconv.Itoa(code)).Inc()
+	} else {
+		what = fmt.Sprintf("calling WeChat: %v", err)
 	}
-	code, errmsg := we.ErrCode(), we.ErrMsg()
-	p.metrics.sendErrors.WithLabelValues(m.AppID, strconv.Itoa(code)).Inc()
-	switch code {
-	case codeBusy, codeConcurrentSends, codeTokenInvalid, codeTokenNotLatest, codeTokenExpired:
-		return p.retry(ctx, m, code, errmsg, fmt.Sprintf("WeChat errcode %d", code), 0)
-	case codeBadOpenID, codeBadTemplate, codeBadPage, codeSensitiveWord, codeBadData:
-		return p.finish(ctx, m, StatusInvalid, true, code, errmsg, fmt.Sprintf("WeChat refused the request: errcode %d", code))
-	case codeNoConsent:
+	switch wechat.SendOutcomeOf(err) {
+	case wechat.SendRetry:
+		return p.retry(ctx, m, code, errmsg, what, 0)
+	case wechat.SendUnknown:
+		return p.unknown(ctx, m, what)
+	case wechat.SendInvalid:
+		return p.finish(ctx, m, StatusInvalid, true, code, errmsg, "WeChat refused the request: "+what)
+	case wechat.SendNoConsent:
 		zero := ConsentChange{ID: m.grantKey() + "/43101", Source: SourceSend, Action: ActionZero}
 		if _, err := p.updateConsent(ctx, nil, m.AppID, m.ToUser, m.TemplateID, zero, nil); err != nil {
 			return err
 		}
 		return p.finish(ctx, m, StatusRejected, false, code, errmsg, "WeChat: the user has no consent left (43101)")
-	case codeDailyQuota:
+	case wechat.SendPause:
 		until := nextQuotaReset(p.now())
 		p.pauses.set(m.AppID, until)
 		p.log.Warn("daily send quota reached; pausing the app", "appid", m.AppID, "until", until)
 		return p.retry(ctx, m, code, errmsg, "daily quota reached (45009)", until.Sub(p.now()))
-	case codeAbilityBanned:
+	case wechat.SendBanned:
 		p.metrics.alerts.WithLabelValues(m.AppID, "43107").Inc()
 		p.log.Error("ALERT: the app's subscription-message ability is banned (43107)", "appid", m.AppID)
 		if err := p.finish(ctx, m, StatusDead, true, code, errmsg, "the app's subscription-message ability is banned (43107)"); err != nil {
@@ -389,10 +396,10 @@ func (p *Processor) attempt(ctx context.Context, m *Message, reserved bool) erro
 		}
 		return permanentf("message %s: errcode 43107", m.ID)
 	default:
-		if err := p.finish(ctx, m, StatusDead, true, code, errmsg, fmt.Sprintf("unexpected WeChat errcode %d", code)); err != nil {
+		if err := p.finish(ctx, m, StatusDead, true, code, errmsg, "unexpected failure: "+what); err != nil {
 			return err
 		}
-		return permanentf("message %s: unexpected errcode %d", m.ID, code)
+		return permanentf("message %s: %s", m.ID, what)
 	}
 }
 
@@ -427,8 +434,12 @@ func (p *Processor) MarkSent(ctx context.Context, appID, id, msgID string) (*Mes
 // markSent records that WeChat accepted m under msgID (the attempt that
 // succeeded), then links the msgid to m for its sent event.
 func (p *Processor) markSent(ctx context.Context, m *Message, msgID string) error {
+	detail := "WeChat accepted msgid " + msgID
 	if msgID == "" {
-		return p.unknown(ctx, m, "WeChat accepted the send without a msgid")
+		// WeChat's bug, not ours: the send is accepted, but its sent event
+		// cannot be matched by msgid.
+		detail = "WeChat accepted the send without a msgid"
+		p.log.Warn("send accepted without a msgid", "appid", m.AppID, "message", m.ID)
 	}
 	m, err := p.UpdateMessage(ctx, m, m.AppID, m.ID, func(m *Message) (bool, error) {
 		if !m.sending(p.now()) {
@@ -437,10 +448,13 @@ func (p *Processor) markSent(ctx context.Context, m *Message, msgID string) erro
 		m.Attempts++
 		m.InFlight = ""
 		m.WeChatMsgID, m.ErrCode, m.ErrMsg = msgID, 0, ""
-		return true, m.Transition(StatusSent, "WeChat accepted msgid "+msgID, p.now())
+		return true, m.Transition(StatusSent, detail, p.now())
 	})
 	if err != nil {
 		return err
+	}
+	if msgID == "" {
+		return p.unsettled(ctx, m, true)
 	}
 	_, err = p.linkMsgID(ctx, m, msgID)
 	return err
@@ -449,16 +463,16 @@ func (p *Processor) markSent(ctx context.Context, m *Message, msgID string) erro
 // retry records a failed attempt that is not the user's doing. Below the
 // attempt limit the message stays sending and the error makes settle redeliver
 // it, after delay when one is given, else with backoff; at the limit it is
-// dead, its grant given back, and kept as a dead letter. A daily-quota refusal
-// (45009) pauses the app and uses no attempt.
+// dead, its grant given back, and kept as a dead letter. A retry with a delay
+// (the app paused by 45009 until its quota resets) uses no attempt.
 func (p *Processor) retry(ctx context.Context, m *Message, code int, errmsg, detail string, delay time.Duration) error {
 	var last bool
 	m, err := p.UpdateMessage(ctx, m, m.AppID, m.ID, func(m *Message) (bool, error) {
 		if !m.sending(p.now()) {
 			return false, nil
 		}
-		if code != codeDailyQuota {
-			m.Attempts++
+		if delay == 0 {
+			m.Attempts++ // a pause until the quota resets is no failed attempt
 		}
 		m.InFlight = ""
 		m.ErrCode, m.ErrMsg = code, errmsg

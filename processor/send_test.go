@@ -7,11 +7,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/wxgate/wxgate/internal/broker/natstest"
 	"github.com/wxgate/wxgate/internal/sim"
 	"github.com/wxgate/wxgate/internal/wechat"
 	"github.com/wxgate/wxgate/processor"
@@ -129,14 +131,61 @@ func TestLongTermConsentIsNotConsumed(t *testing.T) {
 	f := newFixture(t, withWeChat(&s))
 	openID := "oLongTerm_xxxxxxxxxxxxxxxxxxx"
 	f.accept(s, openID, tplLong)
+	before := f.consent(openID, tplLong)
 	for i := range 3 {
 		if m := f.send(openID, tplLong, ""); m.Status != processor.StatusSent {
 			t.Fatalf("send %d = %s (%s), want sent", i, m.Status, m.Reason)
 		}
 	}
-	if c := f.consent(openID, tplLong); c.Status != processor.ConsentAccepted {
+	c := f.consent(openID, tplLong)
+	if c.Status != processor.ConsentAccepted {
 		t.Errorf("long-term consent after sends = %s, want accepted", c.Status)
 	}
+	if len(c.History) != len(before.History) || c.Version != before.Version {
+		t.Errorf("long-term consent after 3 sends: %d history entries (version %d), want %d (version %d): a send is no change to it",
+			len(c.History), c.Version, len(before.History), before.Version)
+	}
+	if consumed := f.nats.Messages("wechat." + appID + ".consent.consumed"); len(consumed) != 0 {
+		t.Errorf("%d consent.consumed events for long-term sends, want none", len(consumed))
+	}
+}
+
+// TestUnknownKindIsLearnedLater: while gettemplate fails, an accept is counted
+// as one-time (kind pending); once it answers, the next change or send sets
+// the kind, and a long-term template is then neither consumed nor counted.
+func TestUnknownKindIsLearnedLater(t *testing.T) {
+	var s *sim.Sim
+	k := &laterKinds{}
+	f := newFixture(t, withWeChat(&s), func(f *fixture) { f.cfg.Kinds = k })
+	openID := "oKindLater_xxxxxxxxxxxxxxxxxx"
+	f.accept(s, openID, tplLong)
+	if c := f.consent(openID, tplLong); c.Kind != "" || c.Grants != 1 || c.Status != processor.ConsentAccepted {
+		t.Fatalf("consent while the kind is unknown = %q/%s/%d grants, want pending/accepted/1", c.Kind, c.Status, c.Grants)
+	}
+	k.known.Store(true)
+	for i := range 2 {
+		if m := f.send(openID, tplLong, ""); m.Status != processor.StatusSent {
+			t.Fatalf("send %d = %s (%s), want sent", i, m.Status, m.Reason)
+		}
+	}
+	c := f.consent(openID, tplLong)
+	if c.Kind != processor.KindLongTerm || c.Grants != 0 || c.Status != processor.ConsentAccepted {
+		t.Errorf("consent once the kind is known = %q/%s/%d grants, want long_term/accepted/0", c.Kind, c.Status, c.Grants)
+	}
+	if consumed := f.nats.Messages("wechat." + appID + ".consent.consumed"); len(consumed) != 0 {
+		t.Errorf("%d consent.consumed events for a template learned to be long-term, want none", len(consumed))
+	}
+}
+
+// laterKinds cannot tell a template's kind until known is set, as a template
+// cache does while gettemplate fails.
+type laterKinds struct{ known atomic.Bool }
+
+func (k *laterKinds) Kind(ctx context.Context, appID, templateID string) string {
+	if !k.known.Load() {
+		return ""
+	}
+	return kinds{}.Kind(ctx, appID, templateID)
 }
 
 func TestErrcodeTable(t *testing.T) {
@@ -341,4 +390,84 @@ func TestProcessorsShareOneToken(t *testing.T) {
 	}
 	t.Logf("%d sends by %d processors in %v; %d token fetches in the %v the token managers ran",
 		len(ids), instances, elapsed.Round(time.Millisecond), fetches, window.Round(time.Millisecond))
+}
+
+// TestAnswerLostOrUnreadableIsNeverResent: WeChat accepts a send and its answer
+// is lost (the connection dropped) or cannot be read (a malformed 200). The
+// message becomes unknown, WeChat is not called again, the grant stays used,
+// and the sent event WeChat pushes for it, which names a msgid wxgate never
+// learned, settles it as delivered.
+func TestAnswerLostOrUnreadableIsNeverResent(t *testing.T) {
+	for i, reply := range []string{sim.ReplyMalformed, sim.ReplyDrop} {
+		t.Run(reply, func(t *testing.T) {
+			var s *sim.Sim
+			f := newFixture(t, withWeChat(&s))
+			openID := fmt.Sprintf("oLost%02d_xxxxxxxxxxxxxxxxxxxxx", i)
+			f.accept(s, openID, tplOnce)
+			if err := s.SetFaults(sim.Faults{SendReply: reply, SendReplyNext: 1}); err != nil {
+				t.Fatal(err)
+			}
+			m := f.send(openID, tplOnce, "")
+			if m.Status != processor.StatusUnknown || m.WeChatMsgID != "" {
+				t.Fatalf("message = %s msgid %q (%s), want unknown without a msgid", m.Status, m.WeChatMsgID, m.Reason)
+			}
+			f.drainSends()
+			received, err := s.Messages(appID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(received) != 1 || s.Stats().Sends[0] != 1 {
+				t.Fatalf("WeChat received %d messages (sends %v), want exactly one call", len(received), s.Stats().Sends)
+			}
+			if c := f.consent(openID, tplOnce); c.Grants != 0 {
+				t.Errorf("grants = %d, want 0: the grant stays used", c.Grants)
+			}
+
+			f.publish(sent(openID, f.tick(), received[0].MsgID, 0, "success"))
+			f.drained()
+			got, err := f.st.Message(context.Background(), appID, m.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Status != processor.StatusDelivered || got.WeChatMsgID != received[0].MsgID {
+				t.Errorf("after its sent event the message = %s msgid %q, want delivered with %s", got.Status, got.WeChatMsgID, received[0].MsgID)
+			}
+			if c := f.consent(openID, tplOnce); len(c.Unsettled) != 0 {
+				t.Errorf("unsettled after the sent event = %v, want none", c.Unsettled)
+			}
+		})
+	}
+}
+
+// TestAcceptedWithoutMsgIDIsSentOnce: errcode 0 without a msgid is WeChat's
+// bug: the message is sent (once), and its sent event settles it by user and template.
+func TestAcceptedWithoutMsgIDIsSentOnce(t *testing.T) {
+	var s *sim.Sim
+	f := newFixture(t, withWeChat(&s))
+	openID := "oNoMsgID_xxxxxxxxxxxxxxxxxxxx"
+	f.accept(s, openID, tplOnce)
+	if err := s.SetFaults(sim.Faults{SendReply: sim.ReplyNoMsgID, SendReplyNext: 1}); err != nil {
+		t.Fatal(err)
+	}
+	m := f.send(openID, tplOnce, "")
+	if m.Status != processor.StatusSent || m.WeChatMsgID != "" || m.Attempts != 1 {
+		t.Fatalf("message = %s msgid %q after %d attempts (%s), want sent without a msgid after 1", m.Status, m.WeChatMsgID, m.Attempts, m.Reason)
+	}
+	f.drainSends()
+	received, _ := s.Messages(appID)
+	if len(received) != 1 {
+		t.Fatalf("WeChat received %d messages, want 1", len(received))
+	}
+	f.publish(sent(openID, f.tick(), received[0].MsgID, 0, "success"))
+	f.drained()
+	if got, _ := f.st.Message(context.Background(), appID, m.ID); got.Status != processor.StatusDelivered {
+		t.Errorf("after its sent event the message = %s, want delivered", got.Status)
+	}
+}
+
+// drainSends waits until the processor holds no message, pending or
+// unacknowledged, so that a retry, if any were made, would have been made.
+func (f *fixture) drainSends() {
+	f.t.Helper()
+	eventually(f.t, func() error { return natstest.Settled(f.js, processor.ConsumerName, 0) })
 }

@@ -2,23 +2,32 @@ package processor
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"time"
 
+	"github.com/wxgate/wxgate/internal/derrors"
 	"github.com/wxgate/wxgate/schemas"
 )
 
-// Store errors, which implementations wrap.
+// Store errors, which implementations wrap: the kinds of internal/derrors.
 var (
 	// ErrNotFound: no document with that key.
-	ErrNotFound = errors.New("not found")
+	ErrNotFound = derrors.NotFound
 	// ErrConflict: the document changed since it was read (a compare-and-set
 	// lost); re-read and retry.
-	ErrConflict = errors.New("concurrent update")
+	ErrConflict = derrors.Conflict
 	// ErrDuplicate: a document with that unique key exists already.
-	ErrDuplicate = errors.New("duplicate key")
+	ErrDuplicate = derrors.Duplicate
 	// ErrUnavailable: the store could not be reached; the work is retried later.
-	ErrUnavailable = errors.New("store unavailable")
+	ErrUnavailable = derrors.Unavailable
+	// ErrBadCursor: a list cursor the store did not issue.
+	ErrBadCursor = fmt.Errorf("%w: bad cursor", derrors.Invalid)
+)
+
+// Limits of list queries.
+const (
+	DefaultLimit = 50
+	MaxLimit     = 500
 )
 
 // Store keeps the processor's state. Every write is a single-document atomic

@@ -68,9 +68,11 @@ func NewCloudEvent(id, appID, typ, subject string, t time.Time, data any) (Cloud
 }
 
 // InboundCloudEvent builds the envelope of a received push: id e.ID(), type
-// e.Type(), subject the user's openid, and time the push's CreateTime in UTC,
-// or received when the push has none. It is safe for concurrent use as long
-// as the Event is not being modified.
+// e.Type(), subject the user's openid, and time received in UTC, the moment
+// the gateway received the push. The push's own CreateTime stays in the data
+// as create_time: it is WeChat's clock, in whole seconds, and the same for
+// every retry of a push. It is safe for concurrent use as long as the Event
+// is not being modified.
 func InboundCloudEvent(e *Event, received time.Time) (CloudEvent, error) {
 	if e == nil {
 		return CloudEvent{}, malformedf("cloudevent: no event")
@@ -84,11 +86,7 @@ func InboundCloudEventWithID(e *Event, id string, received time.Time) (CloudEven
 	if e == nil {
 		return CloudEvent{}, malformedf("cloudevent: no event")
 	}
-	t := received
-	if e.CreateTime > 0 {
-		t = time.Unix(e.CreateTime, 0)
-	}
-	return NewCloudEvent(id, e.AppID, e.Type(), e.OpenID, t, e)
+	return NewCloudEvent(id, e.AppID, e.Type(), e.OpenID, received, e)
 }
 
 // DecodeCloudEvent decodes one envelope strictly: a single JSON object with

@@ -11,16 +11,17 @@ import (
 
 func TestInboundCloudEvent(t *testing.T) {
 	received := time.Date(2024, 4, 26, 8, 0, 0, 0, time.FixedZone("CST", 8*3600))
+	// The envelope's time is when the push was received, never its CreateTime.
+	wantTime := received.UTC()
 	tests := []struct {
 		name     string
 		appID    string
 		msg      string
 		wantType string
-		wantTime time.Time
 	}{
-		{name: "xml_popup", appID: appSample, msg: sampleXMLPopup, wantType: "wechat.in.subscribe_msg_popup_event", wantTime: time.Date(2021, 1, 18, 11, 30, 40, 0, time.UTC)},
-		{name: "json_sent", appID: appSample, msg: sampleJSONSent, wantType: "wechat.in.subscribe_msg_sent_event", wantTime: time.Unix(1620963428, 0).UTC()},
-		{name: "v2_text", appID: appV2, msg: sampleV2, wantType: "wechat.in.text", wantTime: time.Unix(1409735668, 0).UTC()},
+		{name: "xml_popup", appID: appSample, msg: sampleXMLPopup, wantType: "wechat.in.subscribe_msg_popup_event"},
+		{name: "json_sent", appID: appSample, msg: sampleJSONSent, wantType: "wechat.in.subscribe_msg_sent_event"},
+		{name: "v2_text", appID: appV2, msg: sampleV2, wantType: "wechat.in.text"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -31,7 +32,7 @@ func TestInboundCloudEvent(t *testing.T) {
 			}
 			want := CloudEvent{
 				SpecVersion: "1.0", ID: e.ID(), Source: "/wechat/" + tt.appID, Type: tt.wantType,
-				Subject: e.OpenID, Time: tt.wantTime, DataContentType: "application/json",
+				Subject: e.OpenID, Time: wantTime, DataContentType: "application/json",
 			}
 			got := ce
 			got.Data = nil
@@ -64,25 +65,73 @@ func TestInboundCloudEvent(t *testing.T) {
 			if !back.Time.Equal(ce.Time) || back.ID != ce.ID || back.Type != ce.Type || back.Subject != ce.Subject {
 				t.Errorf("DecodeCloudEvent(Marshal(%+v)) = %+v", ce, back)
 			}
-			if !strings.Contains(string(b), `"time":"`+tt.wantTime.Format(time.RFC3339)+`"`) {
-				t.Errorf("json = %s, want time %s", b, tt.wantTime.Format(time.RFC3339))
+			if !strings.Contains(string(b), `"time":"`+wantTime.Format(time.RFC3339)+`"`) {
+				t.Errorf("json = %s, want time %s", b, wantTime.Format(time.RFC3339))
+			}
+			if data.CreateTime != e.CreateTime || data.CreateTime == wantTime.Unix() {
+				t.Errorf("data create_time = %d, want the push's CreateTime %d", data.CreateTime, e.CreateTime)
 			}
 		})
 	}
 }
 
-func TestInboundCloudEventTimeFallback(t *testing.T) {
-	received := time.Date(2024, 4, 26, 8, 0, 0, 0, time.FixedZone("CST", 8*3600))
-	e := &Event{AppID: appSample, OpenID: "o1", ToUser: "gh_1", MsgType: "text"}
-	ce, err := InboundCloudEvent(e, received)
-	if err != nil {
-		t.Fatal(err)
+func TestInboundCloudEventTimeIsReceived(t *testing.T) {
+	received := time.Date(2024, 4, 26, 8, 0, 0, 123456789, time.FixedZone("CST", 8*3600))
+	tests := []struct {
+		name       string
+		createTime int64
+	}{
+		{name: "no_create_time", createTime: 0},
+		{name: "create_time_in_the_past", createTime: 1610969440},
+		{name: "create_time_in_the_future", createTime: received.Add(time.Hour).Unix()},
 	}
-	if !ce.Time.Equal(received) || ce.Time.Location() != time.UTC {
-		t.Errorf("time = %v, want %v in UTC", ce.Time, received)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := &Event{AppID: appSample, OpenID: "o1", ToUser: "gh_1", CreateTime: tt.createTime, MsgType: "text"}
+			id := e.ID()
+			ce, err := InboundCloudEventWithID(e, id, received)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ce.Time.Equal(received) || ce.Time.Location() != time.UTC {
+				t.Errorf("InboundCloudEventWithID(CreateTime %d, %v).Time = %v, want %v in UTC", tt.createTime, received, ce.Time, received)
+			}
+			if ce.ID != id {
+				t.Errorf("InboundCloudEventWithID id = %q, want %q", ce.ID, id)
+			}
+		})
+	}
+	e := &Event{AppID: appSample, OpenID: "o1", ToUser: "gh_1", CreateTime: 1, MsgType: "text"}
+	if _, err := InboundCloudEvent(e, time.Time{}); !errors.Is(err, ErrMalformed) {
+		t.Errorf("InboundCloudEvent(zero time) error = %v, want ErrMalformed", err)
 	}
 	if _, err := InboundCloudEvent(nil, received); err == nil {
 		t.Errorf("InboundCloudEvent(nil) error = nil, want an error")
+	}
+}
+
+// TestInboundCloudEventIDStable checks that the envelope's id depends on the
+// push alone: a retry received later, re-encrypted or in the other format,
+// keeps it.
+func TestInboundCloudEventIDStable(t *testing.T) {
+	first := time.Date(2024, 4, 26, 8, 0, 0, 0, time.UTC)
+	var ids []string
+	for i, msg := range []string{sampleXMLSent, sampleJSONSent, sampleJSONSentNumbers, sampleJSONSentNested} {
+		e, id, err := ParseEventWithID(appSample, []byte(msg))
+		if err != nil {
+			t.Fatalf("ParseEventWithID(%q) = %v", msg, err)
+		}
+		ce, err := InboundCloudEventWithID(e, id, first.Add(time.Duration(i)*5*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, ce.ID)
+	}
+	for _, id := range ids[1:] {
+		if id != ids[0] {
+			t.Errorf("ids of one push received at different times = %q, want all equal", ids)
+			break
+		}
 	}
 }
 

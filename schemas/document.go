@@ -264,14 +264,7 @@ func parseXMLElement(d *xml.Decoder, depth int) (*docNode, error) {
 // message, so a hostile body cannot make errors arbitrarily long.
 func shortName(s string) string {
 	const maxNameInError = 40
-	if len(s) <= maxNameInError {
-		return s
-	}
-	cut := maxNameInError
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "..."
+	return Truncate(s, maxNameInError)
 }
 
 // xmlSyntax reports an XML reader error by position only: the reader's own

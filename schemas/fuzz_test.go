@@ -4,9 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 // checkParsed holds the properties every ParseEvent result must have: a
@@ -48,6 +51,19 @@ func checkParsed(t *testing.T, msg []byte) {
 	if back.ID() != id {
 		t.Fatalf("ID after JSON round trip = %q, want %q", back.ID(), id)
 	}
+	bb, err := bson.Marshal(e)
+	if err != nil {
+		t.Fatalf("bson.Marshal(%+v) = %v", e, err)
+	}
+	var bback Event
+	if err := bson.Unmarshal(bb, &bback); err != nil {
+		t.Fatalf("bson.Unmarshal(%v) = %v", bson.Raw(bb), err)
+	}
+	if !reflect.DeepEqual(&bback, e) {
+		t.Fatalf("BSON round trip = %+v, want %+v", bback, *e)
+	}
+	checkItemKeys(t, e, "json", jsonItemKeys(t, b))
+	checkItemKeys(t, e, "bson", bsonItemKeys(t, bb))
 	if s := e.Subject(); !strings.HasPrefix(s, "wechat."+appSample+".in.") || strings.ContainsAny(s[len("wechat."+appSample+".in."):], ".*> ") {
 		t.Fatalf("Subject() = %q, not one token under wechat.{appid}.in", s)
 	}
@@ -65,6 +81,25 @@ func checkParsed(t *testing.T, msg []byte) {
 	// The gateway reads the envelope of a plaintext body first: it must agree.
 	if _, err := ParseEnvelope(msg); err != nil {
 		t.Fatalf("ParseEnvelope(%q) = %v, but ParseEvent accepted it", msg, err)
+	}
+}
+
+// checkItemKeys checks the keys of the written items of e: popup_scene on
+// every popup item, error_code on every sent item, and elsewhere only when
+// not 0.
+func checkItemKeys(t *testing.T, e *Event, format string, keys [][]string) {
+	t.Helper()
+	if len(keys) != len(e.Items) {
+		t.Fatalf("%s: %d items written, want %d", format, len(keys), len(e.Items))
+	}
+	for i, k := range keys {
+		it := e.Items[i]
+		if got, want := slices.Contains(k, "popup_scene"), e.Event == EventSubscribePopup || it.PopupScene != 0; got != want {
+			t.Fatalf("%s: %s items[%d] %+v written with keys %q: popup_scene present = %v, want %v", format, e.Event, i, it, k, got, want)
+		}
+		if got, want := slices.Contains(k, "error_code"), e.Event == EventSubscribeSent || it.ErrorCode != 0; got != want {
+			t.Fatalf("%s: %s items[%d] %+v written with keys %q: error_code present = %v, want %v", format, e.Event, i, it, k, got, want)
+		}
 	}
 }
 

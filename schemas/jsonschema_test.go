@@ -2,13 +2,19 @@ package schemas
 
 import (
 	"encoding/json"
+	"fmt"
 	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // schemaRow pairs an embedded JSON Schema with the Go type it describes.
@@ -307,4 +313,229 @@ func resolveSchemaRef(node, root map[string]any) (map[string]any, string) {
 		return nil, "dangling $ref " + ref
 	}
 	return target, ""
+}
+
+// TestInboundEventSchemaAcceptsEvents validates every golden event, and the
+// JSON of every sample push with its CloudEvent envelope, against the
+// schemas.
+func TestInboundEventSchemaAcceptsEvents(t *testing.T) {
+	schema := loadSchema(t, "inbound-event.json")
+	envelope := loadSchema(t, "cloudevent.json")
+	goldens, err := filepath.Glob(filepath.Join("testdata", "events", "*.json"))
+	if err != nil || len(goldens) == 0 {
+		t.Fatalf("no goldens in testdata/events: %v", err)
+	}
+	for _, path := range goldens {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range validateInstance(t, schema, b) {
+			t.Errorf("%s: %s", path, p)
+		}
+	}
+	for _, msg := range []string{
+		sampleXMLPopup, sampleJSONPopup, sampleJSONSent, sampleJSONSentNumbers, sampleJSONSentNested, sampleXMLSent,
+		sampleXMLChange, sampleJSONChange, sampleV1, sampleV2,
+		strings.Replace(sampleJSONPopup, `"PopupScene":2`, `"PopupScene":0`, 1),
+		strings.ReplaceAll(sampleXMLPopup, "<PopupScene>2</PopupScene>", ""),
+		strings.Replace(sampleJSONSent, `,"ErrorCode":"0","ErrorStatus":"success"`, "", 1),
+	} {
+		ce, err := InboundCloudEvent(mustParse(t, appSample, msg), time.Unix(1700000000, 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := json.Marshal(ce)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range validateInstance(t, envelope, b) {
+			t.Errorf("envelope of %q: %s", msg, p)
+		}
+		for _, p := range validateInstance(t, schema, ce.Data) {
+			t.Errorf("data of %q: %s", msg, p)
+		}
+	}
+}
+
+// TestInboundEventSchemaItemRules checks the rules on items that depend on
+// the event: which keys each event's items must carry.
+func TestInboundEventSchemaItemRules(t *testing.T) {
+	schema := loadSchema(t, "inbound-event.json")
+	const head = `{"appid":"wxa","openid":"o1","to_user":"gh_1","create_time":1,"raw":"x","msg_type":"event",`
+	tests := []struct {
+		name  string
+		data  string
+		valid bool
+	}{
+		{name: "popup_scene_0", data: `"event":"subscribe_msg_popup_event","items":[{"template_id":"t","status":"accept","popup_scene":0}]}`, valid: true},
+		{name: "popup_without_popup_scene", data: `"event":"subscribe_msg_popup_event","items":[{"template_id":"t","status":"accept"}]}`},
+		{name: "popup_second_item_without_popup_scene", data: `"event":"subscribe_msg_popup_event","items":[{"template_id":"t","status":"accept","popup_scene":1},{"template_id":"u","status":"reject"}]}`},
+		{name: "popup_scene_not_integer", data: `"event":"subscribe_msg_popup_event","items":[{"template_id":"t","status":"accept","popup_scene":"0"}]}`},
+		{name: "popup_bad_status", data: `"event":"subscribe_msg_popup_event","items":[{"template_id":"t","status":"ban","popup_scene":0}]}`},
+		{name: "popup_without_items", data: `"event":"subscribe_msg_popup_event"}`},
+		{name: "change_without_popup_scene", data: `"event":"subscribe_msg_change_event","items":[{"template_id":"t","status":"reject"}]}`, valid: true},
+		{name: "change_without_status", data: `"event":"subscribe_msg_change_event","items":[{"template_id":"t"}]}`},
+		{name: "sent_error_code_0", data: `"event":"subscribe_msg_sent_event","items":[{"template_id":"t","msg_id":"1","error_code":0,"error_status":"success"}]}`, valid: true},
+		{name: "sent_without_error_status", data: `"event":"subscribe_msg_sent_event","items":[{"template_id":"t","msg_id":"1","error_code":0}]}`, valid: true},
+		{name: "sent_without_error_code", data: `"event":"subscribe_msg_sent_event","items":[{"template_id":"t","msg_id":"1","error_status":"success"}]}`},
+		{name: "sent_without_msg_id", data: `"event":"subscribe_msg_sent_event","items":[{"template_id":"t","error_code":0}]}`},
+		{name: "sent_empty_items", data: `"event":"subscribe_msg_sent_event","items":[]}`},
+		{name: "other_event_without_codes", data: `"event":"future_event","items":[{"template_id":"t"}]}`, valid: true},
+		{name: "item_without_template", data: `"event":"future_event","items":[{"status":"x"}]}`},
+		{name: "event_without_name", data: `"items":[]}`},
+		{name: "event_name_empty", data: `"event":""}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			doc := head + tt.data
+			problems := validateInstance(t, schema, []byte(doc))
+			if got := len(problems) == 0; got != tt.valid {
+				t.Errorf("validate(%s) = %q, want valid %v", doc, problems, tt.valid)
+			}
+		})
+	}
+}
+
+func loadSchema(t *testing.T, name string) map[string]any {
+	t.Helper()
+	b, ok := JSONSchema(name)
+	if !ok {
+		t.Fatalf("JSONSchema(%q) not found", name)
+	}
+	var schema map[string]any
+	if err := json.Unmarshal(b, &schema); err != nil {
+		t.Fatalf("JSONSchema(%q): %v", name, err)
+	}
+	return schema
+}
+
+// validateInstance validates a JSON document against a schema and lists the
+// failures. It implements the part of JSON Schema 2020-12 that the package's
+// schemas use and fails the test on any other keyword, so that a schema can
+// never pass by using a keyword the check ignores.
+func validateInstance(t *testing.T, schema map[string]any, doc []byte) []string {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal(doc, &v); err != nil {
+		t.Fatalf("instance %s: %v", doc, err)
+	}
+	return schemaValidate(t, schema, schema, v, "$")
+}
+
+func schemaValidate(t *testing.T, node, root map[string]any, v any, path string) []string {
+	t.Helper()
+	var problems []string
+	fail := func(format string, args ...any) {
+		problems = append(problems, path+": "+fmt.Sprintf(format, args...))
+	}
+	sub := func(x any) map[string]any {
+		m, ok := x.(map[string]any)
+		if !ok {
+			t.Fatalf("schema at %s: subschema %v is not an object", path, x)
+		}
+		return m
+	}
+	obj, isObj := v.(map[string]any)
+	arr, isArr := v.([]any)
+	str, isStr := v.(string)
+	num, isNum := v.(float64)
+	for key, kw := range node {
+		switch key {
+		case "$schema", "$defs", "title", "description", "format":
+			// Annotations: format is one too, unless a validator opts in.
+		case "$ref":
+			target, err := resolveSchemaRef(node, root)
+			if err != "" {
+				t.Fatalf("schema at %s: %s", path, err)
+			}
+			problems = append(problems, schemaValidate(t, target, root, v, path)...)
+		case "type":
+			if !jsonValueHasType(v, kw) {
+				fail("%v is not of type %v", v, kw)
+			}
+		case "const":
+			if !reflect.DeepEqual(v, kw) {
+				fail("%v is not %v", v, kw)
+			}
+		case "enum":
+			if !slices.ContainsFunc(kw.([]any), func(e any) bool { return reflect.DeepEqual(v, e) }) {
+				fail("%v is not one of %v", v, kw)
+			}
+		case "minLength":
+			if isStr && float64(utf8.RuneCountInString(str)) < kw.(float64) {
+				fail("%q is shorter than %v", str, kw)
+			}
+		case "minimum":
+			if isNum && num < kw.(float64) {
+				fail("%v is less than %v", num, kw)
+			}
+		case "minItems":
+			if isArr && float64(len(arr)) < kw.(float64) {
+				fail("%d items, fewer than %v", len(arr), kw)
+			}
+		case "required":
+			for _, name := range kw.([]any) {
+				if _, ok := obj[name.(string)]; isObj && !ok {
+					fail("%s is required", name)
+				}
+			}
+		case "properties":
+			for name, s := range sub(kw) {
+				if x, ok := obj[name]; isObj && ok {
+					problems = append(problems, schemaValidate(t, sub(s), root, x, path+"."+name)...)
+				}
+			}
+		case "items":
+			for i, x := range arr {
+				problems = append(problems, schemaValidate(t, sub(kw), root, x, path+"["+strconv.Itoa(i)+"]")...)
+			}
+		case "allOf":
+			for _, s := range kw.([]any) {
+				problems = append(problems, schemaValidate(t, sub(s), root, v, path)...)
+			}
+		case "if":
+			branch := "then"
+			if len(schemaValidate(t, sub(kw), root, v, path)) != 0 {
+				branch = "else"
+			}
+			if s, ok := node[branch]; ok {
+				problems = append(problems, schemaValidate(t, sub(s), root, v, path)...)
+			}
+		case "then", "else":
+			// Applied by "if".
+		default:
+			t.Fatalf("schema at %s: keyword %q is not supported by this check", path, key)
+		}
+	}
+	return problems
+}
+
+// jsonValueHasType reports whether a decoded JSON value has a JSON Schema
+// type, given as a name or a list of names.
+func jsonValueHasType(v any, typ any) bool {
+	names, ok := typ.([]any)
+	if !ok {
+		names = []any{typ}
+	}
+	for _, n := range names {
+		switch x := v.(type) {
+		case nil:
+			ok = n == "null"
+		case bool:
+			ok = n == "boolean"
+		case string:
+			ok = n == "string"
+		case float64:
+			ok = n == "number" || n == "integer" && x == math.Trunc(x)
+		case []any:
+			ok = n == "array"
+		case map[string]any:
+			ok = n == "object"
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
 }

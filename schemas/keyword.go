@@ -443,13 +443,4 @@ func kwLeadingDigits(s string) int {
 
 // kwShown returns at most maxKeywordShownLen bytes of s, cut at a character boundary,
 // so error messages stay bounded whatever the caller sent.
-func kwShown(s string) string {
-	if len(s) <= maxKeywordShownLen {
-		return s
-	}
-	cut := maxKeywordShownLen
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
+func kwShown(s string) string { return Truncate(s, maxKeywordShownLen) }

@@ -1,14 +1,10 @@
 package schemas
 
 import (
-	"errors"
 	"fmt"
-	"reflect"
 	"slices"
 	"sort"
 	"strings"
-
-	"github.com/go-playground/validator/v10"
 )
 
 // FieldError is one bad field of a send request. Field is the JSON path
@@ -61,39 +57,10 @@ func keywordTags() [12]string {
 // validator tag of the same name ("thing", "date", ...); "number" thereby
 // replaces validator's built-in tag of that name within this Validator.
 // Build one with NewValidator and share it: it is safe for concurrent use.
-type Validator struct {
-	validate *validator.Validate
-}
+type Validator struct{}
 
-// NewValidator returns a Validator. It builds the validator's caches, so
-// build it once.
-func NewValidator() *Validator {
-	v := validator.New(validator.WithRequiredStructEnabled())
-	v.RegisterTagNameFunc(jsonFieldName)
-	for _, typ := range keywordTags() {
-		err := v.RegisterValidation(typ, func(fl validator.FieldLevel) bool {
-			f := fl.Field()
-			return f.Kind() == reflect.String && keywordRule(typ, f.String()) == ""
-		})
-		if err != nil {
-			// The tags are constants of this package; failing to register one is a bug.
-			panic(fmt.Sprintf("schemas: register keyword tag %q: %v", typ, err))
-		}
-	}
-	return &Validator{validate: v}
-}
-
-// jsonFieldName names fields by their JSON name in validation errors.
-func jsonFieldName(f reflect.StructField) string {
-	name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-	switch name {
-	case "-":
-		return ""
-	case "":
-		return f.Name
-	}
-	return name
-}
+// NewValidator returns a Validator.
+func NewValidator() *Validator { return &Validator{} }
 
 // Check returns every bad field of r, or nil when r is valid.
 //
@@ -113,16 +80,7 @@ func (v *Validator) Check(r *SendRequest, tmpl *Template) FieldErrors {
 	if r == nil {
 		return FieldErrors{{Field: "", Rule: RuleRequired, Message: "the request body is required"}}
 	}
-	var errs FieldErrors
-	if err := v.validate.Struct(r); err != nil {
-		var verrs validator.ValidationErrors
-		if !errors.As(err, &verrs) {
-			return FieldErrors{{Field: "", Rule: "invalid", Message: "the request could not be validated"}}
-		}
-		for _, fe := range verrs {
-			errs = append(errs, structFieldError(fe))
-		}
-	}
+	errs := CheckStruct(r)
 	if len(r.Data) > maxDataKeywords {
 		return errs
 	}
@@ -195,35 +153,4 @@ func enumList(values []string) string {
 		list += fmt.Sprintf(" and %d more", len(values)-n)
 	}
 	return list
-}
-
-// structFieldError turns one validator error into a FieldError without
-// repeating the value.
-func structFieldError(fe validator.FieldError) FieldError {
-	field, tag, param := fe.Field(), fe.Tag(), fe.Param()
-	var msg string
-	switch tag {
-	case "required":
-		msg = field + " is required"
-	case "printascii":
-		msg = field + " must contain printable ASCII characters only"
-	case "oneof":
-		msg = field + " must be one of: " + strings.Join(strings.Fields(param), ", ")
-	case "max", "min":
-		bound := "at most"
-		if tag == "min" {
-			bound = "at least"
-		}
-		unit := "characters"
-		if fe.Kind() == reflect.Map {
-			unit = "keywords"
-		}
-		if param == "1" {
-			unit = strings.TrimSuffix(unit, "s")
-		}
-		msg = fmt.Sprintf("%s must have %s %s %s", field, bound, param, unit)
-	default:
-		msg = fmt.Sprintf("%s breaks the %s rule", field, tag)
-	}
-	return FieldError{Field: field, Rule: tag, Message: msg}
 }

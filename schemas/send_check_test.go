@@ -263,7 +263,6 @@ func TestFieldErrorsError(t *testing.T) {
 }
 
 func TestValidatorKeywordTags(t *testing.T) {
-	v := NewValidator()
 	type card struct {
 		Title string `json:"title" validate:"thing"`
 		When  string `json:"when" validate:"date"`
@@ -285,14 +284,14 @@ func TestValidatorKeywordTags(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := validatorFields(v.validate.Struct(tt.in))
+			got := validatorFields(checker().Struct(tt.in))
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("Struct(%+v) failed on %v, want %v", tt.in, got, tt.want)
 			}
 		})
 	}
 	for _, typ := range keywordTags() {
-		if err := v.validate.Var("\n", typ); err == nil {
+		if err := checker().Var("\n", typ); err == nil {
 			t.Errorf("Var(%q, %q) = nil, want an error", "\n", typ)
 		}
 	}

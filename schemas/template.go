@@ -237,9 +237,4 @@ func templateKeywordType(key string) string {
 }
 
 // boundedErrMsg cuts WeChat's errmsg to a bounded prefix for an error string.
-func boundedErrMsg(msg string) string {
-	if len(msg) <= maxTemplateErrMsg {
-		return msg
-	}
-	return strings.ToValidUTF8(msg[:maxTemplateErrMsg], "") + "…"
-}
+func boundedErrMsg(msg string) string { return Truncate(msg, maxTemplateErrMsg) }

@@ -34,7 +34,8 @@ if [ -z "$pgbin" ] || [ ! -x "$pgbin/initdb" ]; then
 fi
 
 # 2. A cluster of our own: initdb refuses to run as root, so the server runs as
-#    the postgres user when this script is run by root.
+#    the postgres user when this script is run by root. The tests' clusters
+#    (storetest.PostgreSQL in internal/store/storetest) are made the same way.
 dir=$(mktemp -d /tmp/wxgate-pg.XXXXXX)
 as_pg() {
 	if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi

@@ -469,7 +469,7 @@ func items(its []schemas.Item) string {
 		if it.MsgID != "" {
 			s = it.ErrorStatus
 		}
-		parts = append(parts, shorten(it.TemplateID, 12)+":"+s)
+		parts = append(parts, shorten(it.TemplateID, 14)+":"+s)
 	}
 	return strings.Join(parts, " ")
 }
@@ -581,11 +581,5 @@ func cell(s string) string {
 	}, s)
 }
 
-// shorten cuts s to at most n runes, marking the cut.
-func shorten(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n-1]) + "…"
-}
+// shorten cuts s to at most n bytes on a character boundary, marking the cut.
+func shorten(s string, n int) string { return schemas.Truncate(s, n) }

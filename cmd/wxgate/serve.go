@@ -248,7 +248,7 @@ func openStore(ctx context.Context, cfg config.Config, log, storeLog *slog.Logge
 		uri = emb.URI()
 		// This process is the embedded store's only writer: the Guard makes its
 		// compare-and-set hold, and Open refuses other processes.
-		opts.Guard = store.NewGuard()
+		opts.Guard, opts.Embedded = store.NewGuard(), emb
 		log.Info("embedded store started", "addr", cfg.Mongo.Listen, "dir", dir)
 	}
 	st, err := store.Open(ctx, uri, cfg.Mongo.Database, opts)

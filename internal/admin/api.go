@@ -9,7 +9,6 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
-	"github.com/go-playground/validator/v10"
 
 	"github.com/wxgate/wxgate/processor"
 	"github.com/wxgate/wxgate/schemas"
@@ -63,10 +62,9 @@ type API struct {
 	log       *slog.Logger
 	// tokens are the SHA-256 digests of the accepted tokens: comparing digests
 	// takes the same time whatever the lengths of the token and the guess.
-	tokens    [][sha256.Size]byte
-	apps      map[string]bool
-	sends     *schemas.Validator
-	validator *validator.Validate
+	tokens [][sha256.Size]byte
+	apps   map[string]bool
+	sends  *schemas.Validator
 }
 
 // New returns the API. Empty tokens are ignored, so that an empty entry in the
@@ -78,7 +76,6 @@ func New(cfg Config, svc Service, templates Templates, logger *slog.Logger) *API
 		log:       logger,
 		apps:      make(map[string]bool, len(cfg.AppIDs)),
 		sends:     schemas.NewValidator(),
-		validator: newValidator(),
 	}
 	for _, t := range cfg.Tokens {
 		if t != "" {

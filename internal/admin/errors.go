@@ -4,8 +4,7 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/wxgate/wxgate/internal/broker"
-	"github.com/wxgate/wxgate/internal/store"
+	"github.com/wxgate/wxgate/internal/derrors"
 	"github.com/wxgate/wxgate/processor"
 	"github.com/wxgate/wxgate/schemas"
 )
@@ -57,23 +56,26 @@ func classify(err error) response {
 		return response{http.StatusBadRequest, errorBody{Error: "invalid " + inv.what, Fields: inv.fields}}
 	case errors.As(err, &fes):
 		return response{http.StatusBadRequest, errorBody{Error: "invalid request", Fields: fes}}
-	case errors.Is(err, store.ErrBadCursor):
+	case errors.Is(err, processor.ErrBadCursor):
 		return response{http.StatusBadRequest, errorBody{Error: "invalid query", Fields: schemas.FieldErrors{
 			{Field: "cursor", Rule: "cursor", Message: "cursor is not one this API issued"},
 		}}}
 	case errors.Is(err, errUnknownApp):
 		return response{http.StatusNotFound, errorBody{Error: "unknown appid"}}
-	case errors.Is(err, processor.ErrNotFound):
-		return response{http.StatusNotFound, errorBody{Error: "not found"}}
 	case errors.Is(err, errTooLarge):
 		return response{http.StatusRequestEntityTooLarge, errorBody{Error: "request body too large"}}
-	case errors.Is(err, processor.ErrConflict):
-		return response{http.StatusConflict, errorBody{Error: "conflict, retry"}}
-	case errors.Is(err, processor.ErrPermanent):
-		return response{http.StatusBadRequest, errorBody{Error: "invalid request"}}
-	case errors.Is(err, processor.ErrUnavailable), errors.Is(err, broker.ErrUnavailable):
-		return response{http.StatusServiceUnavailable, errorBody{Error: "unavailable, retry later"}}
-	default:
-		return response{http.StatusInternalServerError, errorBody{Error: "internal error"}}
 	}
+	// Everything else by its kind (internal/derrors).
+	switch derrors.KindOf(err) {
+	case derrors.Invalid:
+		return response{http.StatusBadRequest, errorBody{Error: "invalid request"}}
+	case derrors.NotFound:
+		return response{http.StatusNotFound, errorBody{Error: "not found"}}
+	case derrors.Conflict, derrors.Duplicate:
+		return response{http.StatusConflict, errorBody{Error: "conflict, retry"}}
+	case derrors.Unavailable:
+		return response{http.StatusServiceUnavailable, errorBody{Error: "unavailable, retry later"}}
+	}
+	// Permanent, Ambiguous or none: the API's own failure.
+	return response{http.StatusInternalServerError, errorBody{Error: "internal error"}}
 }

@@ -6,8 +6,7 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/wxgate/wxgate/internal/broker"
-	"github.com/wxgate/wxgate/internal/store"
+	"github.com/wxgate/wxgate/internal/derrors"
 	"github.com/wxgate/wxgate/processor"
 	"github.com/wxgate/wxgate/schemas"
 )
@@ -23,12 +22,15 @@ func TestClassify(t *testing.T) {
 		{"not found", fmt.Errorf("message m1: %w", processor.ErrNotFound), http.StatusNotFound, "not found", 0},
 		{"unknown app", errUnknownApp, http.StatusNotFound, "unknown appid", 0},
 		{"store down", fmt.Errorf("store: %w: dial tcp 10.0.0.7:27017", processor.ErrUnavailable), http.StatusServiceUnavailable, "unavailable, retry later", 0},
-		{"stream down", fmt.Errorf("publishing: %w", broker.ErrUnavailable), http.StatusServiceUnavailable, "unavailable, retry later", 0},
+		{"stream down", fmt.Errorf("publishing: %w", derrors.Unavailable), http.StatusServiceUnavailable, "unavailable, retry later", 0},
 		{"conflict", fmt.Errorf("consent: %w after 16 attempts", processor.ErrConflict), http.StatusConflict, "conflict, retry", 0},
-		{"permanent", fmt.Errorf("%w: result for template T", processor.ErrPermanent), http.StatusBadRequest, "invalid request", 0},
+		{"invalid input", fmt.Errorf("%w: result for template T", derrors.Invalid), http.StatusBadRequest, "invalid request", 0},
+		{"permanent is ours", fmt.Errorf("%w: message m1: errcode 43107", processor.ErrPermanent), http.StatusInternalServerError, "internal error", 0},
+		{"duplicate", fmt.Errorf("insert: %w", derrors.Duplicate), http.StatusConflict, "conflict, retry", 0},
+		{"ambiguous", fmt.Errorf("send: %w", derrors.Ambiguous), http.StatusInternalServerError, "internal error", 0},
 		{"field errors", schemas.FieldErrors{{Field: "touser", Rule: "required"}}, http.StatusBadRequest, "invalid request", 1},
 		{"bad query", invalidQuery(schemas.FieldError{Field: "limit"}, schemas.FieldError{Field: "since"}), http.StatusBadRequest, "invalid query", 2},
-		{"bad cursor", fmt.Errorf("listing: %w", store.ErrBadCursor), http.StatusBadRequest, "invalid query", 1},
+		{"bad cursor", fmt.Errorf("listing: %w", processor.ErrBadCursor), http.StatusBadRequest, "invalid query", 1},
 		{"too large", errTooLarge, http.StatusRequestEntityTooLarge, "request body too large", 0},
 		{"anything else", errors.New("mongo: secret detail"), http.StatusInternalServerError, "internal error", 0},
 	}

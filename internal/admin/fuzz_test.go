@@ -6,7 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wxgate/wxgate/internal/store"
+	"github.com/wxgate/wxgate/processor"
+	"github.com/wxgate/wxgate/schemas"
 )
 
 // FuzzQuery checks that any query string is either accepted within bounds or
@@ -34,7 +35,7 @@ func FuzzQuery(f *testing.F) {
 			}
 			return
 		}
-		if len(touser) > maxID || len(p.Cursor) > maxCursor || p.Limit < 0 || p.Limit > store.MaxLimit {
+		if len(touser) > maxID || len(p.Cursor) > maxCursor || p.Limit < 0 || p.Limit > processor.MaxLimit {
 			t.Fatalf("accepted out-of-bounds query %q: touser %d bytes, cursor %d bytes, limit %d", raw, len(touser), len(p.Cursor), p.Limit)
 		}
 		if status != "" && !slices.Contains(statuses, status) {
@@ -54,7 +55,7 @@ func FuzzMemberPath(f *testing.F) {
 	f.Fuzz(func(t *testing.T, path string) {
 		got := memberPath(nil, path)
 		for _, seg := range strings.Split(got, ".") {
-			if len(seg) > maxKeyShown {
+			if len(seg) > schemas.MaxKeyShown {
 				t.Fatalf("memberPath(%q) has a segment of %d bytes", path, len(seg))
 			}
 		}

@@ -181,7 +181,7 @@ func memberPath(t reflect.Type, path string) string {
 		}
 	}
 	for i := range segs {
-		segs[i] = shownKey(segs[i])
+		segs[i] = schemas.ShownKey(segs[i])
 	}
 	return strings.Join(segs, ".")
 }

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/wxgate/wxgate/internal/store"
 	"github.com/wxgate/wxgate/processor"
 	"github.com/wxgate/wxgate/schemas"
 )
@@ -92,8 +91,8 @@ func (q *query) page() processor.Page {
 	}
 	if v := q.values.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > store.MaxLimit {
-			q.fail("limit", "range", "must be a whole number from 1 to %d", store.MaxLimit)
+		if err != nil || n < 1 || n > processor.MaxLimit {
+			q.fail("limit", "range", "must be a whole number from 1 to %d", processor.MaxLimit)
 		}
 		p.Limit = n
 	}

@@ -52,9 +52,12 @@ type MessageView struct {
 
 // StatusView is one entry of a message's history.
 type StatusView struct {
-	Status string    `json:"status"`
+	Status string `json:"status"`
+	// At is when wxgate learned of the change.
 	At     time.Time `json:"at"`
 	Detail string    `json:"detail"`
+	// WeChatTime is WeChat's own time for a change it reported (a sent event's CreateTime).
+	WeChatTime time.Time `json:"wechat_time,omitzero"`
 }
 
 func viewMessage(m *processor.Message) MessageView {
@@ -64,7 +67,7 @@ func viewMessage(m *processor.Message) MessageView {
 		History: make([]StatusView, len(m.History)), CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt,
 	}
 	for i, h := range m.History {
-		v.History[i] = StatusView{Status: h.Status, At: h.At, Detail: h.Detail}
+		v.History[i] = StatusView{Status: h.Status, At: h.At, Detail: h.Detail, WeChatTime: h.WeChatTime}
 	}
 	return v
 }
@@ -81,12 +84,15 @@ type Ledger struct {
 
 // ConsentView is the user's consent for one template.
 type ConsentView struct {
-	TemplateID string              `json:"template_id"`
-	Kind       string              `json:"kind"`
-	Status     string              `json:"status"`
-	Grants     int                 `json:"grants"`
-	UpdatedAt  time.Time           `json:"updated_at"`
-	History    []ConsentChangeView `json:"history"`
+	TemplateID string `json:"template_id"`
+	Kind       string `json:"kind"`
+	// KindPending is true while the template's kind could not be learned from
+	// gettemplate: the entry is counted as one-time meanwhile.
+	KindPending bool                `json:"kind_pending,omitempty"`
+	Status      string              `json:"status"`
+	Grants      int                 `json:"grants"`
+	UpdatedAt   time.Time           `json:"updated_at"`
+	History     []ConsentChangeView `json:"history"`
 }
 
 // ConsentChangeView is one entry of a consent's history.
@@ -97,6 +103,8 @@ type ConsentChangeView struct {
 	Status string    `json:"status"`
 	Grants int       `json:"grants"`
 	At     time.Time `json:"at"`
+	// WeChatTime is the time of the answer recorded (the push's CreateTime).
+	WeChatTime time.Time `json:"wechat_time,omitzero"`
 }
 
 // newLedger renders consents sorted by template id, so that answers are stable.
@@ -107,8 +115,11 @@ func newLedger(appID, openID string, consents []processor.Consent) Ledger {
 			TemplateID: c.TemplateID, Kind: c.Kind, Status: c.Status, Grants: c.Grants, UpdatedAt: c.UpdatedAt,
 			History: make([]ConsentChangeView, len(c.History)),
 		}
+		if cv.Kind == "" {
+			cv.Kind, cv.KindPending = processor.KindOneTime, true
+		}
 		for i, h := range c.History {
-			cv.History[i] = ConsentChangeView{ID: h.ID, Source: h.Source, Action: h.Action, Status: h.Status, Grants: h.Grants, At: h.At}
+			cv.History[i] = ConsentChangeView{ID: h.ID, Source: h.Source, Action: h.Action, Status: h.Status, Grants: h.Grants, At: h.At, WeChatTime: h.WeChatTime}
 		}
 		l.Consents = append(l.Consents, cv)
 	}

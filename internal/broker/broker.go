@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/wxgate/wxgate/internal/derrors"
 	"github.com/wxgate/wxgate/schemas"
 )
 
@@ -26,8 +27,9 @@ import (
 // stores every event once by its id.
 const DuplicateWindow = 10 * time.Minute
 
-// ErrUnavailable marks a publish that was not acknowledged: the event is not stored.
-var ErrUnavailable = errors.New("event stream unavailable")
+// ErrUnavailable marks a publish that was not acknowledged: the event is not
+// stored. It is derrors.Unavailable.
+var ErrUnavailable = derrors.Unavailable
 
 // EmbeddedOptions configures the in-process NATS server.
 type EmbeddedOptions struct {

@@ -44,6 +44,15 @@ type Faults struct {
 	// SentEventErrorStatus is the ErrorStatus sent with a non-zero SentEventErrcode ("failed" if empty).
 	SentEventErrorStatus string `json:"sent_event_error_status"`
 
+	// SendReply changes how an accepted send is answered, as a faulty network
+	// or a WeChat bug would: "" answers normally; ReplyMalformed answers HTTP
+	// 200 with a body that is not JSON; ReplyNoMsgID answers errcode 0 without
+	// a msgid; ReplyDrop closes the connection without an answer. The send is
+	// accepted all the same: it is counted and its sent event is pushed. With
+	// SendReplyNext > 0 only that many accepted sends are affected.
+	SendReply     string `json:"send_reply"`
+	SendReplyNext int    `json:"send_reply_next"`
+
 	// ExpireTokens, when set in [Sim.SetFaults], expires every access token
 	// issued so far at once (42001 from then on). It is an action, not a
 	// standing fault, and reads back as false.
@@ -71,6 +80,10 @@ func (f Faults) validate() error {
 		return fmt.Errorf("%w: latency_ms: %d is not within 0..%d", ErrInvalidFaults, f.LatencyMS, maxSimulatedLatency.Milliseconds())
 	case f.PushDuplicates < 0 || f.PushDuplicates > maxPushDuplicates:
 		return fmt.Errorf("%w: push_duplicates: %d is not within 0..%d", ErrInvalidFaults, f.PushDuplicates, maxPushDuplicates)
+	case f.SendReply != "" && f.SendReply != ReplyMalformed && f.SendReply != ReplyNoMsgID && f.SendReply != ReplyDrop:
+		return fmt.Errorf("%w: send_reply: %q is not %q, %q or %q", ErrInvalidFaults, f.SendReply, ReplyMalformed, ReplyNoMsgID, ReplyDrop)
+	case f.SendReplyNext < 0:
+		return fmt.Errorf("%w: send_reply_next must not be negative", ErrInvalidFaults)
 	case len(f.SentEventErrorStatus) > maxIDBytes:
 		return fmt.Errorf("%w: sent_event_error_status: over %d bytes", ErrInvalidFaults, maxIDBytes)
 	}
@@ -136,6 +149,28 @@ func (s *Sim) injectSend() (code int, inject bool, latency time.Duration) {
 	f := &s.faults
 	code, inject = errcodeFault{&f.SendErrcode, f.SendErrcodeRate, &f.SendErrcodeNext}.pick(s.roll)
 	return code, inject, time.Duration(f.LatencyMS) * time.Millisecond
+}
+
+// Faulty answers to an accepted send (Faults.SendReply).
+const (
+	ReplyMalformed = "malformed"
+	ReplyNoMsgID   = "no_msgid"
+	ReplyDrop      = "drop"
+)
+
+// replyFault returns how to answer the accepted send in hand ("" normally).
+func (s *Sim) replyFault() string {
+	s.faultMu.Lock()
+	defer s.faultMu.Unlock()
+	f := &s.faults
+	mode := f.SendReply
+	if f.SendReplyNext > 0 {
+		f.SendReplyNext--
+		if f.SendReplyNext == 0 {
+			f.SendReply = ""
+		}
+	}
+	return mode
 }
 
 // injectToken reports whether this token call fails with an injected errcode.

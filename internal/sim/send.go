@@ -74,6 +74,22 @@ func (s *Sim) handleSend(w http.ResponseWriter, r *http.Request) {
 	}
 	if res.errcode == 0 {
 		resp.MsgID = json.Number(strconv.FormatUint(res.msgID, 10))
+		switch s.replyFault() {
+		case ReplyMalformed:
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusOK)
+			_, _ = w.Write([]byte(`{"errcode":0,"errmsg":"ok","msgid":`))
+			return
+		case ReplyNoMsgID:
+			resp.MsgID = ""
+		case ReplyDrop:
+			if hj, ok := w.(http.Hijacker); ok {
+				if conn, _, err := hj.Hijack(); err == nil {
+					_ = conn.Close()
+					return
+				}
+			}
+		}
 	}
 	writeJSON(w, http.StatusOK, resp)
 }

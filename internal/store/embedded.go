@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
 )
@@ -27,9 +29,13 @@ type EmbeddedOptions struct {
 // protocol over SQLite (or PostgreSQL). It supports what wxgate needs (unique
 // and sparse indexes, single-document atomic writes) and nothing more is used.
 type Embedded struct {
-	uri    string
-	cancel context.CancelFunc
-	done   chan struct{}
+	uri string
+	// Where FerretDB keeps the data, for IndexIDs: the absolute directory of
+	// the SQLite files, or the PostgreSQL URL exactly as FerretDB was given it.
+	sqliteDir     string
+	postgreSQLURL string
+	cancel        context.CancelFunc
+	done          chan struct{}
 }
 
 // StartEmbedded starts the store and returns once it accepts connections.
@@ -39,8 +45,9 @@ func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
 		Logger:   o.Logger,
 		Handler:  "sqlite",
 	}
+	var sqliteDir string
 	if o.PostgreSQLURL != "" {
-		cfg.Handler, cfg.PostgreSQLURL = "postgresql", o.PostgreSQLURL
+		cfg.Handler, cfg.PostgreSQLURL = "postgresql", withCustomPlans(o.PostgreSQLURL)
 	} else {
 		if err := os.MkdirAll(o.Dir, 0o750); err != nil {
 			return nil, fmt.Errorf("embedded store: %w", err)
@@ -50,6 +57,7 @@ func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
 			return nil, fmt.Errorf("embedded store: %w", err)
 		}
 		cfg.SQLiteURL = "file:" + abs + "/"
+		sqliteDir = abs
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -62,10 +70,15 @@ func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
 	}
 	f, err := ferretdb.New(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("embedded store: %w", err)
+		return nil, fmt.Errorf("embedded store: %w", redactPassword(err, cfg.PostgreSQLURL))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	e := &Embedded{cancel: cancel, done: make(chan struct{})}
+	e := &Embedded{
+		postgreSQLURL: cfg.PostgreSQLURL,
+		sqliteDir:     sqliteDir,
+		cancel:        cancel,
+		done:          make(chan struct{}),
+	}
 	go func() {
 		defer close(e.done)
 		_ = f.Run(ctx)
@@ -86,4 +99,54 @@ func (e *Embedded) URI() string { return e.uri }
 func (e *Embedded) Close() {
 	e.cancel()
 	<-e.done
+}
+
+// withCustomPlans asks PostgreSQL, through a runtime parameter on the URL, to
+// plan every execution of FerretDB's prepared statements with its actual
+// arguments. FerretDB's pgx pool caches prepared statements, and after five
+// executions PostgreSQL may switch a statement to a generic plan, made once
+// without the arguments. A pushed-down filter is "_jsonb->$1 @> $2" with the
+// field name as $1, so the generic plan cannot match an index on an expression
+// such as _jsonb->'_id' (see IndexIDs) and scans the table. It is chosen when
+// it costs no more than the plans before it, as on a table still small, and
+// then kept as the table grows, until something such as an ANALYZE makes
+// PostgreSQL plan again. The price is a plan per execution, of queries on one
+// table. A URL that sets plan_cache_mode itself is left as it is, and so is
+// one that is not a URL (FerretDB will reject it).
+func withCustomPlans(pgURL string) string {
+	u, err := url.Parse(pgURL)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return pgURL
+	}
+	q := u.Query()
+	if q.Has("plan_cache_mode") {
+		return pgURL
+	}
+	q.Set("plan_cache_mode", "force_custom_plan")
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// redactPassword keeps the password of a PostgreSQL URL out of an error: the
+// URL is replaced by its redacted form, and the password, raw and escaped,
+// wherever else it appears.
+func redactPassword(err error, pgURL string) error {
+	if err == nil || pgURL == "" {
+		return err
+	}
+	msg := err.Error()
+	u, perr := url.Parse(pgURL)
+	if perr != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		// Not a URL: nothing tells the password apart, so the whole string goes.
+		return errors.New(strings.ReplaceAll(msg, pgURL, "<postgresql url>"))
+	}
+	// The URL goes first, so that its redacted form survives the rest.
+	const placeholder = "\x00url\x00"
+	msg = strings.ReplaceAll(msg, pgURL, placeholder)
+	if pw, ok := u.User.Password(); ok && pw != "" {
+		for _, s := range []string{pw, url.PathEscape(pw), url.QueryEscape(pw)} {
+			msg = strings.ReplaceAll(msg, s, "xxxxx")
+		}
+	}
+	return errors.New(strings.ReplaceAll(msg, placeholder, u.Redacted()))
 }

@@ -35,12 +35,6 @@ const (
 // collections lists every collection Open prepares, in the order it creates them.
 var collections = []string{collEvents, collConsents, collMessages, collOutcomes, collDLQ, collMeta}
 
-// Limits of list queries.
-const (
-	DefaultLimit = 50
-	MaxLimit     = 500
-)
-
 // Store is a processor.Store on MongoDB. It is safe for concurrent use.
 type Store struct {
 	client *mongo.Client
@@ -58,6 +52,9 @@ type Options struct {
 	// marks the database as the embedded store's, and refuses to open a marked
 	// database without a Guard, so a second process never races the first.
 	Guard *Guard
+	// Embedded, when set, is the embedded store at uri: Open adds the indexes
+	// that make its lookups by _id use an index (see Embedded.IndexIDs).
+	Embedded *Embedded
 	// Monitor, when set, sees every command sent: benchmarks count round trips with it.
 	Monitor *event.CommandMonitor
 }
@@ -78,7 +75,16 @@ func Open(ctx context.Context, uri, database string, o Options) (*Store, error) 
 		return nil, fmt.Errorf("store: %w: %v", processor.ErrUnavailable, redactURI(err, uri))
 	}
 	s := &Store{client: client, db: client.Database(database), guard: o.Guard}
-	for _, step := range []func(context.Context) error{s.Ping, s.ensureIndexes, s.claim} {
+	steps := []func(context.Context) error{s.Ping, s.ensureIndexes, s.claim}
+	if o.Embedded != nil {
+		steps = append(steps, func(ctx context.Context) error {
+			if err := o.Embedded.IndexIDs(ctx, database, collections); err != nil {
+				return fmt.Errorf("store: indexing _id: %w", err)
+			}
+			return nil
+		})
+	}
+	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			_ = client.Disconnect(context.WithoutCancel(ctx))
 			return nil, err
@@ -314,9 +320,9 @@ func (s *Store) guardedSave(ctx context.Context, c *mongo.Collection, id string,
 func list[T any](ctx context.Context, c *mongo.Collection, filter bson.M, timeField string, p processor.Page, key func(*T) (time.Time, string)) ([]T, string, error) {
 	limit := p.Limit
 	if limit <= 0 {
-		limit = DefaultLimit
+		limit = processor.DefaultLimit
 	}
-	limit = min(limit, MaxLimit)
+	limit = min(limit, processor.MaxLimit)
 	rng := bson.M{}
 	if !p.Since.IsZero() {
 		rng["$gte"] = p.Since
@@ -356,9 +362,6 @@ func list[T any](ctx context.Context, c *mongo.Collection, filter bson.M, timeFi
 	return out, next, nil
 }
 
-// ErrBadCursor marks a cursor that this store did not issue.
-var ErrBadCursor = errors.New("bad cursor")
-
 func encodeCursor(at time.Time, id string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf("%d|%s", at.UnixMilli(), id)))
 }
@@ -366,12 +369,12 @@ func encodeCursor(at time.Time, id string) string {
 func decodeCursor(s string) (time.Time, string, error) {
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil || len(b) > 1024 {
-		return time.Time{}, "", ErrBadCursor
+		return time.Time{}, "", processor.ErrBadCursor
 	}
 	ms, id, ok := strings.Cut(string(b), "|")
 	var n int64
 	if _, err := fmt.Sscanf(ms, "%d", &n); !ok || err != nil {
-		return time.Time{}, "", ErrBadCursor
+		return time.Time{}, "", processor.ErrBadCursor
 	}
 	return time.UnixMilli(n).UTC(), id, nil
 }

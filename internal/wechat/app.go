@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/wxgate/wxgate/schemas"
 )
 
 // Token APIs an App may use.
@@ -104,9 +106,4 @@ func kvKeySafe(s string) bool {
 	return true
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
-}
+func truncate(s string, n int) string { return schemas.Truncate(s, n) }

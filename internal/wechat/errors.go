@@ -8,7 +8,9 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/wxgate/wxgate/internal/derrors"
+	"github.com/wxgate/wxgate/schemas"
 )
 
 // Errcodes WeChat returns that callers branch on.
@@ -64,9 +66,10 @@ var (
 	// message names the field and never repeats the secret.
 	ErrInvalidApp = errors.New("wechat: invalid app configuration")
 	// ErrMalformedResponse means WeChat answered with a body that is not the
-	// documented JSON (or is over the size limit). It is not retryable: for a
-	// send the outcome is unknown and a retry could deliver twice.
-	ErrMalformedResponse = errors.New("wechat: malformed response")
+	// documented JSON (or is over the size limit). Its kind is
+	// derrors.Ambiguous: for a send the outcome is unknown and a retry could
+	// deliver twice.
+	ErrMalformedResponse = fmt.Errorf("wechat: malformed response (%w)", derrors.Ambiguous)
 	// ErrTokenUnavailable is wrapped by every error of Tokens.Token and
 	// Tokens.Invalidate: no usable access token could be obtained. The cause is
 	// wrapped too (an *APIError from the token endpoint, a *NetError, ...).
@@ -139,6 +142,31 @@ func (e *APIError) hint() string {
 
 func (e *APIError) tokenEndpoint() bool { return e.Op == OpStableToken || e.Op == OpToken }
 
+// Is gives the error its kind (internal/derrors) from what its errcode
+// means: busy, a refused token or the daily quota is Unavailable (later may
+// work), a wrong request Invalid, everything else Permanent. From a token
+// endpoint every errcode but busy is a configuration problem: Permanent.
+func (e *APIError) Is(target error) bool {
+	return target == e.kind()
+}
+
+func (e *APIError) kind() error {
+	known, ok := schemas.LookupErrcode(e.Code)
+	switch {
+	case !ok:
+		return derrors.Permanent
+	case known.Means == schemas.MeansBusy:
+		return derrors.Unavailable
+	case e.tokenEndpoint():
+		return derrors.Permanent
+	case known.Means == schemas.MeansTokenRefused, known.Means == schemas.MeansQuota:
+		return derrors.Unavailable
+	case known.Means == schemas.MeansBadRequest:
+		return derrors.Invalid
+	}
+	return derrors.Permanent
+}
+
 // NetError is an HTTP exchange with WeChat that got no answer: a refused or
 // broken connection, a timeout, a cancelled context. Unlike net/http's
 // url.Error its message never contains the request URL, which holds the
@@ -148,9 +176,26 @@ type NetError struct {
 	Op string
 	// Err is the cause, without the URL.
 	Err error
+	// Sent is true when the whole request had been written: WeChat may have
+	// acted on it and the answer was lost.
+	Sent bool
 }
 
-func (e *NetError) Error() string { return "wechat " + e.Op + ": " + e.Err.Error() }
+func (e *NetError) Error() string {
+	if e.Sent {
+		return "wechat " + e.Op + ": the request was sent and no answer read: " + e.Err.Error()
+	}
+	return "wechat " + e.Op + ": " + e.Err.Error()
+}
+
+// Is gives the error its kind: a send whose request was written is Ambiguous
+// (WeChat may have accepted it), anything else Unavailable.
+func (e *NetError) Is(target error) bool {
+	if e.Sent && e.Op == OpSend {
+		return target == derrors.Ambiguous
+	}
+	return target == derrors.Unavailable
+}
 
 // Unwrap returns the cause, so errors.Is(err, context.DeadlineExceeded) works.
 func (e *NetError) Unwrap() error { return e.Err }
@@ -164,6 +209,14 @@ type HTTPStatusError struct {
 
 func (e *HTTPStatusError) Error() string {
 	return fmt.Sprintf("wechat %s: HTTP status %d", e.Op, e.StatusCode)
+}
+
+// Is gives the error its kind: 5xx and 429 are Unavailable, any other status Permanent.
+func (e *HTTPStatusError) Is(target error) bool {
+	if e.StatusCode >= 500 || e.StatusCode == http.StatusTooManyRequests {
+		return target == derrors.Unavailable
+	}
+	return target == derrors.Permanent
 }
 
 // IsTokenError reports whether err is WeChat rejecting the access token of an
@@ -193,7 +246,8 @@ func IsRetryable(err error) bool {
 	}
 	var apiErr *APIError
 	if errors.As(err, &apiErr) {
-		return apiErr.Code == CodeBusy || apiErr.Code == CodeConcurrentSend || apiErr.Code == CodeRateLimited
+		known, _ := schemas.LookupErrcode(apiErr.Code)
+		return known.Means == schemas.MeansBusy
 	}
 	var netErr *NetError
 	if errors.As(err, &netErr) {
@@ -201,7 +255,7 @@ func IsRetryable(err error) bool {
 	}
 	var statusErr *HTTPStatusError
 	if errors.As(err, &statusErr) {
-		return statusErr.StatusCode >= 500 || statusErr.StatusCode == http.StatusTooManyRequests
+		return errors.Is(statusErr, derrors.Unavailable)
 	}
 	var timeout net.Error
 	if errors.As(err, &timeout) && timeout.Timeout() {
@@ -213,15 +267,7 @@ func IsRetryable(err error) bool {
 // boundedMsg cuts WeChat's errmsg to maxErrmsgBytes on a rune boundary and
 // removes the given secrets, in case an answer ever echoes one.
 func boundedMsg(msg string, secrets ...string) string {
-	msg = redact(msg, secrets...)
-	if len(msg) <= maxErrmsgBytes {
-		return msg
-	}
-	cut := maxErrmsgBytes
-	for cut > 0 && !utf8.RuneStart(msg[cut]) {
-		cut--
-	}
-	return msg[:cut] + "..."
+	return schemas.Truncate(redact(msg, secrets...), maxErrmsgBytes)
 }
 
 // redact replaces every non-empty secret in s.

@@ -77,7 +77,7 @@ func TestAPIErrorText(t *testing.T) {
 func TestBoundedMsg(t *testing.T) {
 	long := strings.Repeat("错", 200) // 600 bytes
 	got := boundedMsg(long)
-	if len(got) > maxErrmsgBytes+3 || !strings.HasSuffix(got, "...") || !strings.HasPrefix(long, strings.TrimSuffix(got, "...")) {
+	if len(got) > maxErrmsgBytes || !strings.HasSuffix(got, "…") || !strings.HasPrefix(long, strings.TrimSuffix(got, "…")) {
 		t.Errorf("boundedMsg(600 bytes) = %d bytes %q, want a rune-aligned prefix of at most %d bytes", len(got), got, maxErrmsgBytes)
 	}
 	if got := boundedMsg("bad secret s3cr3t here", "s3cr3t", ""); got != "bad secret [REDACTED] here" {

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
+	"sync/atomic"
 	"time"
 )
 
@@ -66,9 +68,17 @@ func do(ctx context.Context, hc *http.Client, r request) ([]byte, error) {
 	if r.body != nil {
 		req.Header.Set("Content-Type", "application/json; charset=utf-8")
 	}
+	// Whether the whole request was written tells a call WeChat never saw from
+	// one whose answer was lost.
+	var sent atomic.Bool
+	req = req.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		WroteRequest: func(i httptrace.WroteRequestInfo) { sent.Store(i.Err == nil) },
+	}))
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, netError(r.op, err, r.secrets...)
+		ne := netError(r.op, err, r.secrets...)
+		ne.Sent = sent.Load()
+		return nil, ne
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
@@ -78,7 +88,9 @@ func do(ctx context.Context, hc *http.Client, r request) ([]byte, error) {
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody+1))
 	if err != nil {
-		return nil, netError(r.op, err, r.secrets...)
+		ne := netError(r.op, err, r.secrets...)
+		ne.Sent = true
+		return nil, ne
 	}
 	if len(data) > maxResponseBody {
 		return nil, fmt.Errorf("%w: %s answer over %d bytes", ErrMalformedResponse, r.op, maxResponseBody)

@@ -1,5 +1,6 @@
 // Package storetest runs the embedded MongoDB-compatible store inside a test, on
-// a random loopback port with its files in the test's temporary directory.
+// a random loopback port with its files in the test's temporary directory, or
+// with its data in a throwaway PostgreSQL cluster.
 package storetest
 
 import (
@@ -14,19 +15,32 @@ import (
 // Server is an embedded store owned by one test. Stop and Restart take it away
 // and bring it back on the same address with the same files.
 type Server struct {
-	t    testing.TB
-	dir  string
-	addr string
-	emb  *store.Embedded
+	t     testing.TB
+	dir   string
+	pgURL string
+	addr  string
+	emb   *store.Embedded
 	// Guard is shared by every Store the test opens, as by the Stores of one
 	// wxgate process (see store.Guard).
 	Guard *store.Guard
 }
 
-// Start starts a store that is stopped when the test ends.
+// Start starts a store on SQLite files that is stopped when the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	s := &Server{t: t, dir: t.TempDir(), Guard: store.NewGuard()}
+	return start(t, &Server{t: t, dir: t.TempDir()})
+}
+
+// StartPostgreSQL starts a store that keeps its data in the PostgreSQL
+// database at pgURL (see PostgreSQL) and is stopped when the test ends.
+func StartPostgreSQL(t testing.TB, pgURL string) *Server {
+	t.Helper()
+	return start(t, &Server{t: t, pgURL: pgURL})
+}
+
+func start(t testing.TB, s *Server) *Server {
+	t.Helper()
+	s.Guard = store.NewGuard()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +56,7 @@ func (s *Server) start() {
 	s.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		emb, err := store.StartEmbedded(store.EmbeddedOptions{Listen: s.addr, Dir: s.dir})
+		emb, err := store.StartEmbedded(store.EmbeddedOptions{Listen: s.addr, Dir: s.dir, PostgreSQLURL: s.pgURL})
 		if err == nil {
 			s.emb = emb
 			return
@@ -53,6 +67,10 @@ func (s *Server) start() {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// Embedded is the running store, for what only the embedded store does
+// (IndexIDs). Restart replaces it.
+func (s *Server) Embedded() *store.Embedded { return s.emb }
 
 // URI is the connection string; it stays the same across Restart.
 func (s *Server) URI() string { return "mongodb://" + s.addr + "/" }
@@ -84,6 +102,9 @@ func (s *Server) OpenWith(db string, o store.Options) *store.Store {
 	s.t.Helper()
 	if o.Guard == nil {
 		o.Guard = s.Guard
+	}
+	if o.Embedded == nil {
+		o.Embedded = s.emb
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
