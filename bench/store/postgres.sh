@@ -3,9 +3,9 @@
 # handler, against a throwaway PostgreSQL cluster (Debian's postgresql) on
 # 127.0.0.1:54329 that is created in a temporary directory and removed afterwards.
 #
-#   bench/store/postgres.sh                          # BenchmarkEventsApplied, -benchtime 400x
-#   BENCH=BenchmarkSends BENCHTIME=200x bench/store/postgres.sh
-#   bench/store/postgres.sh -cpuprofile /tmp/pg.cpu  # extra flags go to go test
+#   bench/store/postgres.sh                          # BenchmarkEventsApplied, -benchtime 2000x
+#   BENCH=BenchmarkSends BENCHTIME=1000x bench/store/postgres.sh
+#   bench/store/postgres.sh -count 3                 # extra flags go to go test
 #
 # Environment: BENCH (the -bench pattern), BENCHTIME, PGPORT_BENCH (default 54329),
 # WXGATE_BENCH_WORKERS (processor Workers, default 8).
@@ -14,7 +14,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 port=${PGPORT_BENCH:-54329}
 bench=${BENCH:-BenchmarkEventsApplied}
-benchtime=${BENCHTIME:-400x}
+benchtime=${BENCHTIME:-2000x}
 db_user=wxgate_bench
 db_pass=wxgate-bench-only
 db_name=ferretdb
@@ -59,5 +59,7 @@ echo "PostgreSQL $("$pgbin/postgres" --version | sed "s/^postgres (PostgreSQL) /
 
 # 3. The benchmarks, with FerretDB's postgresql handler instead of SQLite files.
 export WXGATE_BENCH_POSTGRESQL_URL="postgres://$db_user:$db_pass@127.0.0.1:$port/$db_name"
+# The server's process id, so that the benchmarks can report its CPU time.
+export WXGATE_BENCH_POSTGRESQL_PID="$(head -n 1 "$dir/data/postmaster.pid")"
 cd "$repo"
-go test -run '^$' -bench "$bench" -benchtime "$benchtime" "$@" ./processor/
+go test -run '^$' -bench "$bench" -benchtime "$benchtime" -timeout 60m "$@" ./processor/
