@@ -14,11 +14,14 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -51,6 +54,12 @@ const (
 	envPostgreSQLURL = "WXGATE_BENCH_POSTGRESQL_URL"
 	// envWorkers overrides processor.Config.Workers of every processor started here.
 	envWorkers = "WXGATE_BENCH_WORKERS"
+	// envCPUProfile, a path prefix, profiles the process's CPU during every
+	// measured interval, one file per interval (see profileWindow).
+	envCPUProfile = "WXGATE_BENCH_CPUPROFILE"
+	// envPostgreSQLPID is the PostgreSQL server's process id (bench/store/postgres.sh
+	// sets it): the CPU of that process and its children is reported too.
+	envPostgreSQLPID = "WXGATE_BENCH_POSTGRESQL_PID"
 
 	// smallSize and largeSize are the documents each of the consents, events
 	// and messages collections holds before events are measured.
@@ -140,6 +149,7 @@ type benchEnv struct {
 	mu      sync.Mutex
 	rounds  int
 	sized   map[int]*sizedDB
+	phases  map[string]time.Duration
 	stores  []*store.Store
 	dropped []string
 }
@@ -157,7 +167,7 @@ func newBenchEnv() (e *benchEnv, err error) {
 	if err != nil {
 		return nil, err
 	}
-	e = &benchEnv{workers: workers, guard: store.NewGuard(), cmds: newCmdCounter(), sized: map[int]*sizedDB{},
+	e = &benchEnv{workers: workers, guard: store.NewGuard(), cmds: newCmdCounter(), sized: map[int]*sizedDB{}, phases: map[string]time.Duration{},
 		dbPrefix: "wxgate_bench_" + strconv.FormatInt(time.Now().UnixNano(), 36)}
 	defer func() {
 		if err != nil {
@@ -258,6 +268,27 @@ func benchWorkers() (int, error) {
 	return n, nil
 }
 
+// timePhase adds the time since start to the named unmeasured phase: where
+// a benchmark's wall time goes besides its measurements.
+func (e *benchEnv) timePhase(name string, start time.Time) {
+	d := time.Since(start)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.phases[name] += d
+}
+
+// takePhases returns the phases' times since the last call and resets them.
+func (e *benchEnv) takePhases() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(e.phases)) {
+		parts = append(parts, fmt.Sprintf("%s %v", k, e.phases[k].Round(time.Millisecond)))
+	}
+	clear(e.phases)
+	return strings.Join(parts, ", ")
+}
+
 func (e *benchEnv) round() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -271,7 +302,7 @@ func (e *benchEnv) open(tb testing.TB, db string) *store.Store {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	st, err := store.Open(ctx, e.uri, db, store.Options{Guard: e.guard, Monitor: e.cmds.monitor()})
+	st, err := store.Open(ctx, e.uri, db, store.Options{Guard: e.guard, Embedded: e.emb, Monitor: e.cmds.monitor()})
 	if err != nil {
 		tb.Fatalf("store.Open: %v", err)
 	}
@@ -344,9 +375,11 @@ func (e *benchEnv) prefill(db string, n int) error {
 }
 
 // deleteIDs removes the documents a measurement added, so that every
-// measurement on a sized database starts at its size.
+// measurement on a sized database starts at its size. Each must be there:
+// counting the documents instead takes minutes on the embedded store.
 func (e *benchEnv) deleteIDs(tb testing.TB, db, coll string, ids []string) {
 	tb.Helper()
+	defer e.timePhase("deleting what a measurement added", time.Now())
 	c := e.client.Database(db).Collection(coll)
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -357,7 +390,11 @@ func (e *benchEnv) deleteIDs(tb testing.TB, db, coll string, ids []string) {
 				if i >= len(ids) {
 					return
 				}
-				if _, err := c.DeleteOne(context.Background(), bson.M{"_id": ids[i]}); err != nil {
+				res, err := c.DeleteOne(context.Background(), bson.M{"_id": ids[i]})
+				if err == nil && res.DeletedCount != 1 {
+					err = errors.New("not found")
+				}
+				if err != nil {
 					tb.Errorf("deleting %s from %s: %v", ids[i], coll, err)
 					return
 				}
@@ -367,43 +404,84 @@ func (e *benchEnv) deleteIDs(tb testing.TB, db, coll string, ids []string) {
 	wg.Wait()
 }
 
-// counts returns the documents in each prefilled collection of db.
-func (e *benchEnv) counts(tb testing.TB, db string) string {
+// profileWindow starts a CPU profile of the process when envCPUProfile is set
+// and returns the func that stops it. Each window goes to its own file,
+// PREFIX.NAME.SEQ.pprof, so that the intervals between measurements (setup,
+// clean-up, a prefill) stay out; go tool pprof merges the files it is given.
+// It cannot run with go test's -cpuprofile, which holds the profiler.
+func (e *benchEnv) profileWindow(tb testing.TB, name string) func() {
 	tb.Helper()
-	var parts []string
-	for _, coll := range []string{"consents", "events", "messages"} {
-		n, err := e.client.Database(db).Collection(coll).CountDocuments(context.Background(), bson.M{})
-		if err != nil {
-			tb.Fatalf("counting %s: %v", coll, err)
-		}
-		parts = append(parts, fmt.Sprintf("%s %d", coll, n))
+	prefix := os.Getenv(envCPUProfile)
+	if prefix == "" {
+		return func() {}
 	}
-	return strings.Join(parts, ", ")
+	path := fmt.Sprintf("%s.%s.%d.pprof", prefix, name, e.round())
+	f, err := os.Create(path)
+	if err != nil {
+		tb.Fatalf("%s: %v", envCPUProfile, err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		tb.Fatalf("%s: %v (it cannot run with -cpuprofile)", envCPUProfile, err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			tb.Errorf("%s: %v", envCPUProfile, err)
+		}
+	}
 }
 
-// benchInstance is one running processor.
+// benchInstance is one processor, running once started.
 type benchInstance struct {
 	proc *processor.Processor
+	reg  *prometheus.Registry
 	stop context.CancelFunc
 	done chan error
 }
 
-// newProcessor builds a processor on the environment's stream and on st.
-func (e *benchEnv) newProcessor(tb testing.TB, st processor.Store, sender processor.Sender) *processor.Processor {
+// newInstance builds a processor on the environment's stream and on st.
+func (e *benchEnv) newInstance(tb testing.TB, st processor.Store, sender processor.Sender) *benchInstance {
 	tb.Helper()
 	cfg := processor.Config{Workers: e.workers, Kinds: kinds{}, Sender: sender}
-	p, err := processor.New(st, e.js, e.pub, slog.New(slog.DiscardHandler), prometheus.NewRegistry(), cfg)
+	reg := prometheus.NewRegistry()
+	p, err := processor.New(st, e.js, e.pub, slog.New(slog.DiscardHandler), reg, cfg)
 	if err != nil {
 		tb.Fatalf("processor.New: %v", err)
 	}
-	return p
+	return &benchInstance{proc: p, reg: reg}
 }
 
-func startInstance(p *processor.Processor) *benchInstance {
+// start runs the processor until halt.
+func (in *benchInstance) start() *benchInstance {
 	ctx, cancel := context.WithCancel(context.Background())
-	in := &benchInstance{proc: p, stop: cancel, done: make(chan error, 1)}
-	go func() { in.done <- p.Run(ctx) }()
+	in.stop, in.done = cancel, make(chan error, 1)
+	go func() { in.done <- in.proc.Run(ctx) }()
 	return in
+}
+
+// settled is how many stream messages the processor settled, by decision
+// (ack, nak, dead_letter), from its wxgate_processor_messages_total.
+func (in *benchInstance) settled(tb testing.TB) map[string]int {
+	tb.Helper()
+	mfs, err := in.reg.Gather()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out := map[string]int{}
+	for _, mf := range mfs {
+		if mf.GetName() != "wxgate_processor_messages_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "decision" {
+					out[l.GetValue()] += int(m.GetCounter().GetValue())
+				}
+			}
+		}
+	}
+	return out
 }
 
 // halt stops the processor and waits until it settled what it held.
@@ -419,6 +497,7 @@ func (in *benchInstance) halt(tb testing.TB) {
 // gateway does, and returns the event ids and the stream sequence of the last one.
 func (e *benchEnv) publishPopups(tb testing.TB, users []string) ([]string, uint64) {
 	tb.Helper()
+	defer e.timePhase("publishing events", time.Now())
 	ts := time.Now().Unix()
 	ids := make([]string, len(users))
 	var last uint64
@@ -458,9 +537,9 @@ func benchUsers(prefix string, round, n int) []string {
 // rawUpserts runs n single-document upserts into db's consents collection,
 // each a new user's entry ($set of the fields the unique index covers and a
 // few more, one round trip each), from as many concurrent clients as a
-// processor has lanes. It returns their duration; the documents are deleted
-// again afterwards.
-func (e *benchEnv) rawUpserts(b *testing.B, db *sizedDB, n int) time.Duration {
+// processor has lanes. It returns their duration and the CPU used; the
+// documents are deleted again afterwards.
+func (e *benchEnv) rawUpserts(b *testing.B, db *sizedDB, n int) (time.Duration, cpuSample) {
 	b.Helper()
 	coll := e.client.Database(db.name).Collection("consents")
 	us := benchUsers("Raw", e.round(), n)
@@ -471,6 +550,8 @@ func (e *benchEnv) rawUpserts(b *testing.B, db *sizedDB, n int) time.Duration {
 	upsert := options.UpdateOne().SetUpsert(true)
 	var next atomic.Int64
 	var wg sync.WaitGroup
+	stopProfile := e.profileWindow(b, "upserts_"+sizeLabel(db.size))
+	cpu := sampleCPU()
 	start := time.Now()
 	for range e.workers {
 		wg.Go(func() {
@@ -490,11 +571,13 @@ func (e *benchEnv) rawUpserts(b *testing.B, db *sizedDB, n int) time.Duration {
 	}
 	wg.Wait()
 	d := time.Since(start)
+	cpu = sampleCPU().minus(cpu)
+	stopProfile()
 	if b.Failed() {
 		b.FailNow()
 	}
 	e.deleteIDs(b, db.name, "consents", ids)
-	return d
+	return d, cpu
 }
 
 // applyEvents puts n accepting popups from new users on the stream, then
@@ -507,12 +590,16 @@ func (e *benchEnv) applyEvents(b *testing.B, db *sizedDB, n int) (time.Duration,
 	us := benchUsers("Ev", e.round(), n)
 	eventIDs, last := e.publishPopups(b, us)
 	ts := newTimedStore(db.st)
-	p := e.newProcessor(b, ts, nil)
+	in := e.newInstance(b, ts, nil)
 	before := e.cmds.snapshot()
+	stopProfile := e.profileWindow(b, "events_"+sizeLabel(db.size))
+	cpu := sampleCPU()
 	start := time.Now()
-	in := startInstance(p)
+	in.start()
 	e.waitConsumer(b, last)
 	d := time.Since(start)
+	ts.cpu = sampleCPU().minus(cpu)
+	stopProfile()
 	cmds := e.cmds.snapshot().minus(before)
 	in.halt(b)
 	consentIDs := make([]string, n)
@@ -551,9 +638,11 @@ func (e *benchEnv) applyEvents(b *testing.B, db *sizedDB, n int) (time.Duration,
 func BenchmarkEventsApplied(b *testing.B) {
 	e := benchEnvs.get(b)
 	dbs := []*sizedDB{e.sizedDB(b, smallSize), e.sizedDB(b, largeSize)}
+	e.takePhases()
 	b.ResetTimer()
 	type totals struct {
 		upserts, events time.Duration
+		upsertCPU       cpuSample
 		cmds            cmdCounts
 		calls           *timedStore
 	}
@@ -568,11 +657,14 @@ func BenchmarkEventsApplied(b *testing.B) {
 			if round%2 == 1 {
 				i = len(dbs) - 1 - j
 			}
-			t[i].upserts += e.rawUpserts(b, dbs[i], k)
+			d, cpu := e.rawUpserts(b, dbs[i], k)
+			t[i].upserts += d
+			t[i].upsertCPU.add(cpu)
 			d, cmds, calls := e.applyEvents(b, dbs[i], k)
 			t[i].events += d
 			t[i].cmds.add(cmds)
 			t[i].calls.stats.add(calls.stats)
+			t[i].calls.cpu.add(calls.cpu)
 		}
 		done += k
 	}
@@ -585,10 +677,11 @@ func BenchmarkEventsApplied(b *testing.B) {
 		b.ReportMetric(upserts, "upserts/s_"+label)
 		b.ReportMetric(events, "events/s_"+label)
 		b.ReportMetric(events/upserts, "events_vs_upserts_"+label)
-		b.Logf("%s, %d workers, %s documents per collection (now %s), %d events: %.0f upserts/s, %.0f events/s, ratio %.3f; store commands per event %.3f (%s); %s",
-			e.backend, e.workers, label, e.counts(b, db.name), b.N, upserts, events, events/upserts,
-			t[i].cmds.per(b.N), t[i].cmds.describe(b.N), t[i].calls.summary(b.N, "event", t[i].events, e.workers))
+		b.Logf("%s, %d workers, %s documents per collection, %d events: %.0f upserts/s, %.0f events/s, ratio %.3f; store commands per event %.3f (%s); %s; %s; upserts: %s",
+			e.backend, e.workers, label, b.N, upserts, events, events/upserts,
+			t[i].cmds.per(b.N), t[i].cmds.describe(b.N), t[i].calls.summary(b.N, "event", t[i].events, e.workers), t[i].calls.cpu.describe(b.N, "event"), t[i].upsertCPU.describe(b.N, "upsert"))
 	}
+	b.Logf("outside the measurements: %s", e.takePhases())
 	all := cmdCounts{}
 	for i := range t {
 		all.add(t[i].cmds)
@@ -750,16 +843,16 @@ func (e *benchEnv) freshStores(tb testing.TB, instances int) (string, []*store.S
 // ledger, with the requests stored and queued before any processor that sends
 // runs, then times procs processor instances (each with its own Store, token
 // manager and client) from their start until every message is sent and
-// acknowledged. It returns the duration, the store's commands and the calls
-// timed by the wrapper.
-func (w *benchWeChat) sends(b *testing.B, e *benchEnv, procs, n int) (time.Duration, cmdCounts, *timedStore) {
+// acknowledged. It returns the duration, the store's commands, the calls
+// timed by the wrapper and the messages each instance settled.
+func (w *benchWeChat) sends(b *testing.B, e *benchEnv, procs, n int) (time.Duration, cmdCounts, *timedStore, string) {
 	b.Helper()
 	ctx := context.Background()
 	us := benchUsers("Send", e.round(), n)
 	w.accept(b, us)
 	_, sts := e.freshStores(b, procs)
 	// The ledger learns of the accepts through the processor, as in production.
-	setup := startInstance(e.newProcessor(b, sts[0], nil))
+	setup := e.newInstance(b, sts[0], nil).start()
 	_, last := e.publishPopups(b, us)
 	e.waitConsumer(b, last)
 	// Stopped before the requests are queued: a processor without a Sender
@@ -784,20 +877,22 @@ func (w *benchWeChat) sends(b *testing.B, e *benchEnv, procs, n int) (time.Durat
 		b.Fatal(err)
 	}
 	calls := newTimedStore(nil)
-	ps := make([]*processor.Processor, procs)
-	for i := range ps {
-		ts := calls.with(sts[i])
-		ps[i] = e.newProcessor(b, ts, wechat.NewClient(w.apps, w.tokens(b, e.js), &http.Client{Timeout: 5 * time.Second}))
+	ins := make([]*benchInstance, procs)
+	for i := range ins {
+		ins[i] = e.newInstance(b, calls.with(sts[i]), wechat.NewClient(w.apps, w.tokens(b, e.js), &http.Client{Timeout: 5 * time.Second}))
 	}
 	simBefore := w.sim.Stats().Sends
-	ins := make([]*benchInstance, procs)
 	before := e.cmds.snapshot()
+	stopProfile := e.profileWindow(b, fmt.Sprintf("sends_%d", procs))
+	cpu := sampleCPU()
 	start := time.Now()
-	for i, p := range ps {
-		ins[i] = startInstance(p)
+	for _, in := range ins {
+		in.start()
 	}
 	e.waitConsumer(b, lastSend.Sequence)
 	d := time.Since(start)
+	calls.cpu = sampleCPU().minus(cpu)
+	stopProfile()
 	cmds := e.cmds.snapshot().minus(before)
 	for _, in := range ins {
 		in.halt(b)
@@ -817,7 +912,11 @@ func (w *benchWeChat) sends(b *testing.B, e *benchEnv, procs, n int) (time.Durat
 			b.Fatalf("message %s after the run: %+v (%v), want sent", id, m, err)
 		}
 	}
-	return d, cmds, calls
+	spread := make([]string, len(ins))
+	for i, in := range ins {
+		spread[i] = fmt.Sprint(in.settled(b))
+	}
+	return d, cmds, calls, strings.Join(spread, " ")
 }
 
 // BenchmarkSends measures sends per second end to end, from queued requests to
@@ -842,7 +941,7 @@ func BenchmarkSends(b *testing.B) {
 			b.ReportMetric(0, "ns/op")
 		})
 		b.Run(fmt.Sprintf("processors_%d", procs), func(b *testing.B) {
-			d, cmds, calls := w.sends(b, e, procs, b.N)
+			d, cmds, calls, spread := w.sends(b, e, procs, b.N)
 			rate := float64(b.N) / d.Seconds()
 			b.ReportMetric(rate, "sends/s")
 			if ceiling > 0 {
@@ -850,8 +949,8 @@ func BenchmarkSends(b *testing.B) {
 			}
 			b.ReportMetric(cmds.per(b.N), "store_cmds/send")
 			b.ReportMetric(0, "ns/op")
-			b.Logf("%s, %d instances × %d workers, %d sends: %.1f sends/s; store commands per send %.3f (%s); %s",
-				e.backend, procs, e.workers, b.N, rate, cmds.per(b.N), cmds.describe(b.N), calls.summary(b.N, "send", d, lanes))
+			b.Logf("%s, %d instances × %d workers, %d sends: %.1f sends/s; store commands per send %.3f (%s); %s; %s; messages settled per instance %s",
+				e.backend, procs, e.workers, b.N, rate, cmds.per(b.N), cmds.describe(b.N), calls.summary(b.N, "send", d, lanes), calls.cpu.describe(b.N, "send"), spread)
 		})
 	}
 }
@@ -929,6 +1028,8 @@ func (a cmdCounts) describe(units int) string {
 type timedStore struct {
 	*store.Store
 	stats *callStats
+	// cpu is the CPU used during the measurement.
+	cpu cpuSample
 }
 
 // callStats is the number and total duration of calls per method.
@@ -1036,4 +1137,102 @@ func (s *timedStore) Outcome(ctx context.Context, appID, msgID string) (*process
 func (s *timedStore) SaveOutcome(ctx context.Context, o *processor.Outcome) error {
 	defer s.time("SaveOutcome", time.Now())
 	return s.Store.SaveOutcome(ctx, o)
+}
+
+// cpuSample is the CPU time used so far by this process (the processors, the
+// embedded store and NATS, the simulator), by the PostgreSQL server when
+// envPostgreSQLPID names it, and by the whole machine, to tell where the CPU
+// of a measured interval went and whether there was any left.
+type cpuSample struct {
+	self, pg    time.Duration
+	busy, total uint64 // jiffies from /proc/stat, all CPUs
+}
+
+// clockTicks is USER_HZ, the unit of /proc's CPU times: 100 on every Linux
+// architecture Go supports.
+const clockTicks = 100
+
+func sampleCPU() cpuSample {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	c := cpuSample{self: time.Duration(ru.Utime.Nano() + ru.Stime.Nano())}
+	if pid, err := strconv.Atoi(os.Getenv(envPostgreSQLPID)); err == nil {
+		c.pg = treeCPU(pid)
+	}
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return c
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 5 || f[0] != "cpu" {
+		return c
+	}
+	for i, v := range f[1:] {
+		n, _ := strconv.ParseUint(v, 10, 64)
+		c.total += n
+		if i != 3 && i != 4 { // idle and iowait
+			c.busy += n
+		}
+	}
+	return c
+}
+
+// treeCPU is the user and system CPU time of process pid and its children
+// (a PostgreSQL server and its backends) so far.
+func treeCPU(pid int) time.Duration {
+	dirs, _ := filepath.Glob("/proc/[0-9]*/stat")
+	var ticks uint64
+	for _, path := range dirs {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 {
+			continue
+		}
+		self, _ := strconv.Atoi(strings.Fields(string(b[:i]))[0])
+		f := strings.Fields(string(b[i+1:]))
+		// After ")": state, ppid, … utime and stime are fields 14 and 15 of proc(5).
+		if len(f) < 13 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		if self != pid && ppid != pid {
+			continue
+		}
+		u, _ := strconv.ParseUint(f[11], 10, 64)
+		s, _ := strconv.ParseUint(f[12], 10, 64)
+		ticks += u + s
+	}
+	return time.Duration(ticks) * time.Second / clockTicks
+}
+
+// minus is the CPU used between before and c.
+func (c cpuSample) minus(before cpuSample) cpuSample {
+	return cpuSample{self: c.self - before.self, pg: c.pg - before.pg, busy: c.busy - before.busy, total: c.total - before.total}
+}
+
+func (c *cpuSample) add(d cpuSample) {
+	c.self += d.self
+	c.pg += d.pg
+	c.busy += d.busy
+	c.total += d.total
+}
+
+// describe renders CPU used over an interval: this process's per unit of
+// work, and how busy the machine's CPUs were.
+func (c cpuSample) describe(units int, unit string) string {
+	busy := 0.0
+	if c.total > 0 {
+		busy = 100 * float64(c.busy) / float64(c.total)
+	}
+	per := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(units) }
+	pg := ""
+	if os.Getenv(envPostgreSQLPID) != "" {
+		pg = fmt.Sprintf(", PostgreSQL's %.2fms", per(c.pg))
+	}
+	return fmt.Sprintf("CPU per %s: this process's %.2fms%s; the machine's %d CPUs %.0f%% busy",
+		unit, per(c.self), pg, runtime.NumCPU(), busy)
 }
