@@ -37,9 +37,9 @@ bench-gateway: ## load-test the gateway over loopback against a bare Gin handler
 bench-serve: ## push 100,000 events through wxgate serve: events/s and peak RSS (target < 300 MiB)
 	$(GO) run ./bench/serve -n 100000
 
-bench-store: ## events applied per second vs raw upserts, on SQLite then PostgreSQL
-	$(GO) test -run '^$$' -bench 'BenchmarkEventsApplied' -benchtime 1x ./processor/
-	bash bench/store/postgres.sh
+bench-store: ## processor benchmarks (events at 1k and 100k documents vs raw upserts, sends vs the simulator), SQLite then PostgreSQL
+	$(GO) test -run '^$$' -bench 'BenchmarkEventsApplied|BenchmarkSends' -benchtime 2000x -timeout 60m ./processor/
+	BENCH='BenchmarkEventsApplied|BenchmarkSends' BENCHTIME=2000x bash bench/store/postgres.sh
 
 lint: ## gofmt, go vet, and golangci-lint when it is installed
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
