@@ -43,6 +43,9 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if cfg.Mongo.URI == "" && !store.EmbeddedBuilt {
+		return fmt.Errorf("%w: mongo.uri: is required: this build of wxgate has no embedded store (built with the tag noembedded)", config.ErrInvalid)
+	}
 	return runNode(ctx, cfg, roles{gateway: true, processor: true}, stderr)
 }
 
