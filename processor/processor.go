@@ -43,6 +43,9 @@ type Config struct {
 	Sender Sender
 	// SendAttempts is how many times a send is tried before it is dead.
 	SendAttempts int
+	// UnknownAfter is how long a message whose send outcome is unknown waits
+	// for a sent event before it is counted as unsettled; 0 means 30 minutes.
+	UnknownAfter time.Duration
 	// Clock returns the current time; nil means time.Now.
 	Clock func() time.Time
 }
@@ -92,6 +95,9 @@ func New(store Store, js jetstream.JetStream, pub Publisher, logger *slog.Logger
 	}
 	if cfg.SendAttempts <= 0 {
 		cfg.SendAttempts = 5
+	}
+	if cfg.UnknownAfter <= 0 {
+		cfg.UnknownAfter = 30 * time.Minute
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now

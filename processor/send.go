@@ -182,17 +182,35 @@ func (p *Processor) handleSend(ctx context.Context, it *item) error {
 			return err
 		}
 	}
-	if redrive && m.Status == StatusDead {
+	if redrive && (m.Status == StatusDead || m.Status == StatusUnknown) {
+		was := m.Status
 		var err error
 		if m, err = p.UpdateMessage(ctx, m, m.AppID, m.ID, func(m *Message) (bool, error) {
-			if m.Status != StatusDead {
+			if m.Status != was {
 				return false, nil
 			}
-			m.Attempts, m.ErrCode, m.ErrMsg, m.Reason = 0, 0, "", ""
-			return true, m.Transition(StatusQueued, redrivenDetail, p.now())
+			detail := redrivenDetail
+			if was == StatusUnknown {
+				detail = resentDetail
+			}
+			m.Attempts, m.ErrCode, m.ErrMsg, m.Reason, m.InFlight = 0, 0, "", "", ""
+			return true, m.Transition(StatusQueued, detail, p.now())
 		}); err != nil {
 			return err
 		}
+		if was == StatusUnknown {
+			if err := p.unsettled(ctx, m, false); err != nil {
+				return err
+			}
+		}
+	}
+	if m.Status == StatusUnknown {
+		// This send event came back unknown_after later (see unknown): no sent
+		// event settled the message. Count it for an operator; never resend it.
+		p.metrics.unsettled.WithLabelValues(m.AppID).Inc()
+		p.log.Warn("send outcome still unknown; an operator may resend it knowing it may arrive twice",
+			"appid", m.AppID, "message", m.ID, "since", m.UpdatedAt)
+		return nil
 	}
 	if m.Status != StatusQueued && m.Status != StatusSending {
 		return nil
@@ -213,8 +231,11 @@ func (p *Processor) handleSend(ctx context.Context, it *item) error {
 	return nil
 }
 
-// redrivenDetail marks the history entry of a redrive.
-const redrivenDetail = "redriven from the dead letters"
+// History details of the two ways a message is sent again by an operator.
+const (
+	redrivenDetail = "redriven from the dead letters"
+	resentDetail   = "resent by an operator although its first send may have reached the user"
+)
 
 // reserve checks the ledger and, for a one-time consent, uses one grant, then
 // makes the first call to WeChat. Without consent the message is rejected
@@ -306,7 +327,12 @@ func (p *Processor) unknown(ctx context.Context, m *Message, detail string) erro
 	if err != nil || m.Status != StatusUnknown {
 		return err
 	}
-	return p.unsettled(ctx, m, true)
+	if err := p.unsettled(ctx, m, true); err != nil {
+		return err
+	}
+	// Bring the send event back after unknown_after, to count the message if
+	// no sent event has settled it by then.
+	return &retryAfter{delay: p.cfg.UnknownAfter, err: fmt.Errorf("message %s: send outcome unknown; checking for its sent event in %v", m.ID, p.cfg.UnknownAfter)}
 }
 
 // unsettled adds message m to (or, with add false, removes it from) the
@@ -546,11 +572,46 @@ func (m *Message) grantKey() string {
 func (m *Message) Redrives() int {
 	n := 0
 	for _, h := range m.History {
-		if h.Status == StatusQueued && h.Detail == redrivenDetail {
+		if h.Status == StatusQueued && (h.Detail == redrivenDetail || h.Detail == resentDetail) {
 			n++
 		}
 	}
 	return n
+}
+
+// ErrNotUnknown refuses to resend a message whose send outcome is known.
+var ErrNotUnknown = fmt.Errorf("%w: only a message whose send outcome is unknown can be resent", derrors.Conflict)
+
+// Resend sends a message whose outcome is unknown again, from the start (a
+// consent check and a new grant), at an operator's request: WeChat may have
+// accepted the first send, so the user may get the message twice. It puts the
+// message's send event back on the stream, for the recipient's lane.
+func (p *Processor) Resend(ctx context.Context, appID, id string) (*Message, error) {
+	m, err := p.store.Message(ctx, appID, id)
+	if err != nil {
+		return nil, err
+	}
+	if m.Status != StatusUnknown {
+		return m, ErrNotUnknown
+	}
+	n := m.Redrives() + 1
+	sid := changeID("send", m.ID)
+	ce, err := schemas.NewCloudEvent(sid, appID, "wxgate.send", m.ToUser, p.now(), m.sendRequested())
+	if err != nil {
+		return nil, err
+	}
+	data, err := json.Marshal(ce)
+	if err != nil {
+		return nil, err
+	}
+	msg := nats.NewMsg(schemas.SendSubject(appID))
+	msg.Data = data
+	msg.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("%s/resend/%d", sid, n))
+	msg.Header.Set(HeaderRedrive, "resend")
+	if _, err := p.js.PublishMsg(ctx, msg); err != nil {
+		return nil, fmt.Errorf("resending %s: %w: %v", id, ErrUnavailable, err)
+	}
+	return m, nil
 }
 
 // Redrive puts a dead letter's message back on its subject: a dead send is tried

@@ -47,6 +47,7 @@ func withWeChat(s **sim.Sim) func(*fixture) {
 		f.t.Cleanup(tokens.Close)
 		f.cfg.Sender = wechat.NewClient(apps, tokens, hc)
 		f.cfg.SendAttempts = 3
+		f.cfg.UnknownAfter = time.Second
 		*s = simulator
 	}
 }

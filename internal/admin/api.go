@@ -31,6 +31,9 @@ type Service interface {
 	Events(ctx context.Context, q processor.EventQuery) ([]processor.EventRecord, string, error)
 	DeadLetters(ctx context.Context, q processor.DeadLetterQuery) ([]processor.DeadLetter, string, error)
 	Redrive(ctx context.Context, id string) (*processor.DeadLetter, error)
+	// Resend sends a message whose outcome is unknown again; it may reach the
+	// user twice. processor.ErrNotUnknown refuses any other message.
+	Resend(ctx context.Context, appID, id string) (*processor.Message, error)
 	Ready(ctx context.Context) error
 }
 
@@ -94,6 +97,7 @@ func (a *API) Register(r gin.IRouter) {
 	v1.POST("/apps/:appid/messages", a.handle(a.sendMessage))
 	v1.GET("/apps/:appid/messages", a.handle(a.listMessages))
 	v1.GET("/apps/:appid/messages/:id", a.handle(a.getMessage))
+	v1.POST("/apps/:appid/messages/:id/resend", a.handle(a.resendMessage))
 	v1.GET("/apps/:appid/consents/:openid", a.handle(a.getConsents))
 	v1.POST("/apps/:appid/consents", a.handle(a.reportConsents))
 	v1.GET("/apps/:appid/events", a.handle(a.listEvents))

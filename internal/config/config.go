@@ -86,6 +86,10 @@ type Processor struct {
 	// MaxDeliver is how many times the stream redelivers an event that keeps failing
 	// transiently before it becomes a dead letter.
 	MaxDeliver int `yaml:"max_deliver"`
+	// UnknownAfter is how long a message whose send outcome is unknown waits
+	// for a sent event before it is counted (wxgate_send_unsettled_total) and
+	// logged for an operator; it is never resent on its own.
+	UnknownAfter Duration `yaml:"unknown_after"`
 }
 
 // App is one mini program served by this deployment.
@@ -125,6 +129,7 @@ func Default() Config {
 			Workers:      8,
 			SendAttempts: 5,
 			MaxDeliver:   20,
+			UnknownAfter: Duration(30 * time.Minute),
 		},
 	}
 }
@@ -224,6 +229,9 @@ func (c *Config) validate() error {
 	}
 	if c.Processor.SendAttempts < 1 || c.Processor.SendAttempts > 100 {
 		return bad("processor.send_attempts", "must be between 1 and 100")
+	}
+	if c.Processor.UnknownAfter.D() < time.Second || c.Processor.UnknownAfter.D() > 7*24*time.Hour {
+		return bad("processor.unknown_after", "must be between 1s and 168h")
 	}
 	if c.Processor.MaxDeliver < 2 || c.Processor.MaxDeliver > 1000 {
 		return bad("processor.max_deliver", "must be between 2 and 1000")
