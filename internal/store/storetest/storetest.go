@@ -4,10 +4,11 @@ package storetest
 
 import (
 	"context"
-	"net"
+	"net/url"
 	"testing"
 	"time"
 
+	"github.com/wxgate/wxgate/internal/checkfor"
 	"github.com/wxgate/wxgate/internal/store"
 )
 
@@ -27,31 +28,18 @@ type Server struct {
 func Start(t testing.TB) *Server {
 	t.Helper()
 	s := &Server{t: t, dir: t.TempDir(), Guard: store.NewGuard()}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	emb, err := store.StartEmbedded(store.EmbeddedOptions{Listen: "127.0.0.1:0", Dir: s.dir})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("starting the embedded store: %v", err)
 	}
-	s.addr = ln.Addr().String()
-	ln.Close()
-	s.start()
+	s.emb = emb
 	t.Cleanup(s.Stop)
-	return s
-}
-
-func (s *Server) start() {
-	s.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		emb, err := store.StartEmbedded(store.EmbeddedOptions{Listen: s.addr, Dir: s.dir})
-		if err == nil {
-			s.emb = emb
-			return
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("starting the embedded store: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	u, err := url.Parse(emb.URI())
+	if err != nil {
+		t.Fatalf("the embedded store's URI %q: %v", emb.URI(), err)
 	}
+	s.addr = u.Host
+	return s
 }
 
 // URI is the connection string; it stays the same across Restart.
@@ -69,7 +57,15 @@ func (s *Server) Stop() {
 func (s *Server) Restart() {
 	s.t.Helper()
 	s.Stop()
-	s.start()
+	// The address the clients know may stay busy briefly after the stop.
+	checkfor.Eventually(s.t, 10*time.Second, 50*time.Millisecond, func() error {
+		emb, err := store.StartEmbedded(store.EmbeddedOptions{Listen: s.addr, Dir: s.dir})
+		if err != nil {
+			return err
+		}
+		s.emb = emb
+		return nil
+	})
 }
 
 // Open connects a Store to database db as wxgate's own process does (with
