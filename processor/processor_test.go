@@ -17,6 +17,7 @@ import (
 
 	"github.com/wxgate/wxgate/internal/broker"
 	"github.com/wxgate/wxgate/internal/broker/natstest"
+	"github.com/wxgate/wxgate/internal/checkfor"
 	"github.com/wxgate/wxgate/internal/store"
 	"github.com/wxgate/wxgate/internal/store/storetest"
 	"github.com/wxgate/wxgate/processor"
@@ -24,10 +25,12 @@ import (
 )
 
 const (
-	appID    = "wxba5fad812f8e6fb9"
-	tplOnce  = "VRR0UEO9VJOLs0MHlU0OilqX6MVFDwH3_3gz3Oc0NIc"
-	tplLong  = "LONGTERM0000000000000000000000000000000000a"
-	waitTime = 30 * time.Second
+	appID   = "wxba5fad812f8e6fb9"
+	tplOnce = "VRR0UEO9VJOLs0MHlU0OilqX6MVFDwH3_3gz3Oc0NIc"
+	tplLong = "LONGTERM0000000000000000000000000000000000a"
+	// Every wait polls every waitEvery for at most waitTime.
+	waitTime  = 30 * time.Second
+	waitEvery = 25 * time.Millisecond
 )
 
 // kinds marks tplLong as a long-term template.
@@ -131,23 +134,9 @@ func (f *fixture) redeliver(raw string) {
 // drained waits until the events consumer has settled every message on the stream.
 func (f *fixture) drained() {
 	f.t.Helper()
-	eventually(f.t, func() error { return natstest.Settled(f.js, processor.ConsumerName, f.lastSeq) })
-}
-
-// eventually polls check until it passes or waitTime elapses.
-func eventually(t *testing.T, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(waitTime)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not reached within %v: %v", waitTime, err)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
+	checkfor.Eventually(f.t, waitTime, waitEvery, func() error {
+		return natstest.Settled(f.js, processor.ConsumerName, f.lastSeq)
+	})
 }
 
 func (f *fixture) consent(openID, templateID string) *processor.Consent {
@@ -398,7 +387,7 @@ func TestRestartMidBatchLosesNothingAndCountsOnce(t *testing.T) {
 	}
 	// Stop the processor part-way through the batch, then start a new one.
 	f.start()
-	eventually(t, func() error {
+	checkfor.Eventually(t, waitTime, waitEvery, func() error {
 		evs, _, err := f.st.Events(context.Background(), processor.EventQuery{AppID: appID, Page: processor.Page{Limit: users}})
 		if err != nil || len(evs) < users/4 {
 			return fmt.Errorf("%d events applied (%v)", len(evs), err)
@@ -501,7 +490,7 @@ func TestChangesArePublished(t *testing.T) {
 		"wechat." + appID + ".delivery.sent":      "wxgate.delivery.sent",
 		"wechat." + appID + ".delivery.delivered": "wxgate.delivery.delivered",
 	}
-	eventually(t, func() error {
+	checkfor.Eventually(t, waitTime, waitEvery, func() error {
 		mu.Lock()
 		defer mu.Unlock()
 		for subject, typ := range want {

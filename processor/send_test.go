@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/wxgate/wxgate/internal/checkfor"
 	"github.com/wxgate/wxgate/internal/sim"
 	"github.com/wxgate/wxgate/internal/wechat"
 	"github.com/wxgate/wxgate/processor"
@@ -74,7 +75,7 @@ func (f *fixture) send(openID, templateID, key string) *processor.Message {
 func (f *fixture) settled(id string) *processor.Message {
 	f.t.Helper()
 	var m *processor.Message
-	eventually(f.t, func() error {
+	checkfor.Eventually(f.t, waitTime, waitEvery, func() error {
 		var err error
 		m, err = f.st.Message(context.Background(), appID, id)
 		if err != nil {
@@ -228,7 +229,7 @@ func TestErrcodeTable(t *testing.T) {
 					m.Status, m.ErrCode, m.Attempts, m.Reason, tt.wantStatus, tt.wantCode, tt.wantTries)
 			}
 			// The grant is given back after the message reached its status.
-			eventually(t, func() error {
+			checkfor.Eventually(t, waitTime, waitEvery, func() error {
 				if c := f.consent(openID, tplOnce); c.Grants != tt.wantGrants {
 					return fmt.Errorf("grants = %d, want %d", c.Grants, tt.wantGrants)
 				}
@@ -254,7 +255,7 @@ func TestDeadSendIsRedriven(t *testing.T) {
 		t.Fatalf("send while WeChat is busy = %s, want dead", m.Status)
 	}
 	var dl processor.DeadLetter
-	eventually(t, func() error {
+	checkfor.Eventually(t, waitTime, waitEvery, func() error {
 		dls, _, err := f.st.DeadLetters(context.Background(), processor.DeadLetterQuery{Consumer: processor.ConsumerName})
 		if err != nil || len(dls) != 1 {
 			return fmt.Errorf("%d dead letters (%v)", len(dls), err)
@@ -268,7 +269,7 @@ func TestDeadSendIsRedriven(t *testing.T) {
 	if _, err := f.proc.Redrive(context.Background(), dl.ID); err != nil {
 		t.Fatalf("Redrive: %v", err)
 	}
-	eventually(t, func() error {
+	checkfor.Eventually(t, waitTime, waitEvery, func() error {
 		m, err := f.st.Message(context.Background(), appID, m.ID)
 		if err != nil || m.Status != processor.StatusSent {
 			return fmt.Errorf("message after redrive: %v (%v)", m.Status, err)
