@@ -53,6 +53,7 @@ type fixture struct {
 	js    jetstream.JetStream
 	pub   *broker.Publisher
 	proc  *processor.Processor
+	reg   *prometheus.Registry // the running processor's metrics
 	stop  context.CancelFunc
 	done  chan error
 	clock time.Time
@@ -80,12 +81,13 @@ func newFixture(t *testing.T, options ...func(*fixture)) *fixture {
 // start runs a fresh processor instance, as a restarted process would.
 func (f *fixture) start() {
 	f.t.Helper()
-	p, err := processor.New(f.st, f.js, f.pub, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry(), f.cfg)
+	reg := prometheus.NewRegistry()
+	p, err := processor.New(f.st, f.js, f.pub, slog.New(slog.NewTextHandler(io.Discard, nil)), reg, f.cfg)
 	if err != nil {
 		f.t.Fatalf("processor.New: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	f.proc, f.stop, f.done = p, cancel, make(chan error, 1)
+	f.proc, f.reg, f.stop, f.done = p, reg, cancel, make(chan error, 1)
 	go func() { f.done <- p.Run(ctx) }()
 }
 
@@ -137,6 +139,29 @@ func (f *fixture) drained() {
 	checkfor.Eventually(f.t, waitTime, waitEvery, func() error {
 		return natstest.Settled(f.js, processor.ConsumerName, f.lastSeq)
 	})
+}
+
+// settledAs returns how many stream messages the running processor has settled
+// with decision (ack, nak or dead_letter), from its metrics.
+func (f *fixture) settledAs(decision string) (float64, error) {
+	families, err := f.reg.Gather()
+	if err != nil {
+		return 0, err
+	}
+	var n float64
+	for _, mf := range families {
+		if mf.GetName() != "wxgate_processor_messages_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "decision" && l.GetValue() == decision {
+					n += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return n, nil
 }
 
 func (f *fixture) consent(openID, templateID string) *processor.Consent {
@@ -412,7 +437,13 @@ func TestStoreOutageEventsWaitInTheStream(t *testing.T) {
 	f.publish(popup(openID, f.tick(), tplOnce, "accept"))
 	f.publish(popup(openID, f.tick(), tplOnce, "accept"))
 	// The processor fails transiently and naks; nothing is dead-lettered.
-	time.Sleep(time.Second)
+	checkfor.Eventually(t, waitTime, waitEvery, func() error {
+		naks, err := f.settledAs("nak")
+		if err != nil || naks == 0 {
+			return fmt.Errorf("%v messages nakked while the store is down (%v), want some", naks, err)
+		}
+		return nil
+	})
 	f.db.Restart()
 	f.drained()
 	if c := f.consent(openID, tplOnce); c == nil || c.Grants != 2 {
