@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wxgate/wxgate/internal/broker/natstest"
+	"github.com/wxgate/wxgate/internal/checkfor"
 	"github.com/wxgate/wxgate/internal/sim"
 )
 
@@ -235,9 +236,11 @@ func TestInvalidateReplacesOnlyCurrentToken(t *testing.T) {
 		t.Fatalf("stats after Invalidate(current) = %+v, want 3 fetches, 1 forced", st)
 	}
 	// The other instance learns the new token from the bucket watch, unasked.
-	waitFor(t, 2*time.Second, "the second instance to cache the new token", func() bool {
-		h := b.apps[testAppID].hot.Load()
-		return h != nil && h.token == second
+	checkfor.Eventually(t, 2*time.Second, 10*time.Millisecond, func() error {
+		if h := b.apps[testAppID].hot.Load(); h == nil || h.token != second {
+			return errors.New("the second instance has not cached the new token")
+		}
+		return nil
 	})
 
 	// The other instance reports the same failed token late: nothing is fetched
@@ -297,9 +300,9 @@ func TestTokenFetchFailureBacksOff(t *testing.T) {
 	}
 	start := time.Now()
 	var tok string
-	waitFor(t, 3*time.Second, "a token after the back-off", func() bool {
+	checkfor.Eventually(t, 3*time.Second, 10*time.Millisecond, func() error {
 		tok, err = b.Token(ctx, testAppID)
-		return err == nil
+		return err
 	})
 	if waited := time.Since(start); waited < minBackoff/2 {
 		t.Errorf("token fetched again after %v, want a back-off of about %v", waited, minBackoff)
