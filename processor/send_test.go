@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/wxgate/wxgate/internal/checkfor"
 	"github.com/wxgate/wxgate/internal/sim"
+	"github.com/wxgate/wxgate/internal/testclock"
 	"github.com/wxgate/wxgate/internal/wechat"
 	"github.com/wxgate/wxgate/processor"
 	"github.com/wxgate/wxgate/schemas"
@@ -322,7 +322,7 @@ func TestProcessorsShareOneToken(t *testing.T) {
 		// end: at 0, 2h20m and 4h40m.
 		wantFetches = 3
 	)
-	clock := &manualClock{now: time.Unix(1_700_000_000, 0)}
+	clock := testclock.New(time.Unix(1_700_000_000, 0))
 	f := newFixture(t)
 	// Only the sending instances below consume: they share one durable consumer.
 	f.halt()
@@ -400,23 +400,4 @@ func TestProcessorsShareOneToken(t *testing.T) {
 			instances, fetches, per, app.TokenCalls, app.TokensIssued, (rounds-1)*step, ttl, wantFetches)
 	}
 	t.Logf("%d sends by %d processors; token fetches per processor %v", rounds*len(users), instances, per)
-}
-
-// manualClock is a clock that moves only when the test moves it. It is safe
-// for concurrent use.
-type manualClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *manualClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
 }
