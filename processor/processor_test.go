@@ -196,9 +196,8 @@ func sent(openID string, ts int64, msgID string, code int, status string) string
 
 // step is one input to the ledger: a push through the stream or a backend report.
 type step struct {
-	kind     string // "popup", "change", "report"
-	template string
-	answer   string
+	kind   string // "popup", "change", "report"
+	answer string
 	// request identifies a report's wx.requestSubscribeMessage call.
 	request string
 }
