@@ -75,7 +75,8 @@ func (s *Server) Restart() {
 	s.t.Helper()
 	s.Stop()
 	// The address the clients know may stay busy briefly after shutdown; wait
-	// until it can be bound again, as the server cannot retry by itself.
+	// until it can be bound again, since a server started on a busy port only
+	// gives up after its whole start-up timeout.
 	checkfor.Eventually(s.t, 10*time.Second, 50*time.Millisecond, func() error {
 		ln, err := net.Listen("tcp", s.addr)
 		if err != nil {
