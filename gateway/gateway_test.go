@@ -25,6 +25,7 @@ import (
 	"github.com/wxgate/wxgate/gateway"
 	"github.com/wxgate/wxgate/internal/broker"
 	"github.com/wxgate/wxgate/internal/broker/natstest"
+	"github.com/wxgate/wxgate/internal/checkfor"
 	"github.com/wxgate/wxgate/schemas"
 )
 
@@ -464,17 +465,12 @@ func TestBrokerOutageAnswers503ThenStoresTheRetry(t *testing.T) {
 	}
 	h.nats.Restart()
 	// WeChat retries; the client reconnects in the background, so retry as WeChat would.
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		code, _ := h.post(v1AppID, q, body)
-		if code == http.StatusOK {
-			break
+	checkfor.Eventually(t, 15*time.Second, 200*time.Millisecond, func() error {
+		if code, text := h.post(v1AppID, q, body); code != http.StatusOK {
+			return fmt.Errorf("POST after NATS came back = %d %q, want 200", code, text)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("POST after NATS came back = %d, want 200 within 15s", code)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return nil
+	})
 	if got := len(h.inbound()); got != 1 {
 		t.Errorf("stream holds %d events after the outage, want 1", got)
 	}

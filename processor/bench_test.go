@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -27,6 +26,7 @@ import (
 
 	"github.com/wxgate/wxgate/internal/broker"
 	"github.com/wxgate/wxgate/internal/broker/natstest"
+	"github.com/wxgate/wxgate/internal/checkfor"
 	"github.com/wxgate/wxgate/internal/sim"
 	"github.com/wxgate/wxgate/internal/store"
 	"github.com/wxgate/wxgate/internal/store/storetest"
@@ -112,13 +112,7 @@ func startBenchStore(tb testing.TB) (uri, backend string) {
 	if pg == "" {
 		return storetest.Start(tb).URI(), "sqlite"
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	emb, err := store.StartEmbedded(store.EmbeddedOptions{Listen: addr, PostgreSQLURL: pg})
+	emb, err := store.StartEmbedded(store.EmbeddedOptions{Listen: "127.0.0.1:0", PostgreSQLURL: pg})
 	if err != nil {
 		// The error may quote the URL, which carries a password.
 		tb.Fatalf("starting the embedded store on PostgreSQL (%s): %s", envPostgreSQLURL, strings.ReplaceAll(err.Error(), pg, "<url>"))
@@ -216,17 +210,7 @@ func (e *benchEnv) publishPopups(tb testing.TB, users []string) uint64 {
 // message up to stream sequence last and holds nothing pending.
 func (e *benchEnv) waitConsumer(tb testing.TB, name string, last uint64) {
 	tb.Helper()
-	deadline := time.Now().Add(benchWait)
-	var state string
-	for time.Now().Before(deadline) {
-		err := natstest.Settled(e.js, name, last)
-		if err == nil {
-			return
-		}
-		state = err.Error()
-		time.Sleep(pollEvery)
-	}
-	tb.Fatalf("consumer %s not done within %v: %s", name, benchWait, state)
+	checkfor.Eventually(tb, benchWait, pollEvery, func() error { return natstest.Settled(e.js, name, last) })
 }
 
 // benchUsers returns n distinct openids.

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wxgate/wxgate/internal/broker/natstest"
+	"github.com/wxgate/wxgate/internal/checkfor"
 	"github.com/wxgate/wxgate/internal/sim"
 	"github.com/wxgate/wxgate/processor"
 	"github.com/wxgate/wxgate/schemas"
@@ -36,7 +37,7 @@ func TestUnknownIsNeverResentOnItsOwn(t *testing.T) {
 	}
 	// The send event comes back after unknown_after (1s here) and is settled
 	// without a call: nothing is left in flight.
-	eventually(t, func() error { return natstest.Settled(f.js, processor.ConsumerName, 0) })
+	checkfor.Eventually(t, waitTime, waitEvery, func() error { return natstest.Settled(f.js, processor.ConsumerName, 0) })
 	if got, _ := f.st.Message(context.Background(), appID, m.ID); got.Status != processor.StatusUnknown {
 		t.Fatalf("after unknown_after the message = %s, want still unknown", got.Status)
 	}
@@ -50,7 +51,7 @@ func TestUnknownIsNeverResentOnItsOwn(t *testing.T) {
 		t.Fatalf("Resend: %v", err)
 	}
 	var got *processor.Message
-	eventually(t, func() error {
+	checkfor.Eventually(t, waitTime, waitEvery, func() error {
 		var err error
 		if got, err = f.st.Message(context.Background(), appID, m.ID); err != nil {
 			return err
@@ -99,7 +100,7 @@ func TestCrashAfterWeChatAcceptedIsNotResent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, func() error {
+	checkfor.Eventually(t, waitTime, waitEvery, func() error {
 		if n := s.Stats().Sends[0]; n != 1 {
 			return fmt.Errorf("WeChat accepted %d sends", n)
 		}
@@ -108,7 +109,7 @@ func TestCrashAfterWeChatAcceptedIsNotResent(t *testing.T) {
 
 	// The restarted process gets the send again once its ack wait is over.
 	f.start()
-	eventually(t, func() error {
+	checkfor.Eventually(t, waitTime, waitEvery, func() error {
 		got, err := f.st.Message(context.Background(), appID, m.ID)
 		if err != nil {
 			return err

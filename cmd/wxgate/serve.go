@@ -252,7 +252,7 @@ func openStore(ctx context.Context, cfg config.Config, log, storeLog *slog.Logge
 		// This process is the embedded store's only writer: the Guard makes its
 		// compare-and-set hold, and Open refuses other processes.
 		opts.Guard, opts.Embedded = store.NewGuard(), emb
-		log.Info("embedded store started", "addr", cfg.Mongo.Listen, "dir", dir)
+		log.Info("embedded store started", "uri", uri, "dir", dir)
 	}
 	st, err := store.Open(ctx, uri, cfg.Mongo.Database, opts)
 	if err != nil {

@@ -9,6 +9,8 @@
 // (processor/ack.go). WeChat's errcode travels as data on the error (ErrCode).
 package derrors
 
+//lint:file-ignore ST1012 the kinds read as derrors.NotFound, derrors.Conflict, ... at every use, as in pkgsite's derrors.
+
 import (
 	"errors"
 	"fmt"

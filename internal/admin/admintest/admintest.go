@@ -19,6 +19,7 @@ import (
 	"github.com/wxgate/wxgate/internal/admin"
 	"github.com/wxgate/wxgate/internal/broker"
 	"github.com/wxgate/wxgate/internal/broker/natstest"
+	"github.com/wxgate/wxgate/internal/checkfor"
 	"github.com/wxgate/wxgate/internal/store"
 	"github.com/wxgate/wxgate/internal/store/storetest"
 	"github.com/wxgate/wxgate/processor"
@@ -30,8 +31,11 @@ const (
 	Token = "test-admin-token"
 )
 
-// waitTime bounds every wait for the processor.
-const waitTime = 30 * time.Second
+// Every wait for the processor polls every pollEvery for at most waitTime.
+const (
+	waitTime  = 30 * time.Second
+	pollEvery = 25 * time.Millisecond
+)
 
 // Options configures Start; zero fields take the defaults above.
 type Options struct {
@@ -111,21 +115,9 @@ func (s *Server) PublishRaw(subject, msgID string, data []byte) {
 // Drained waits until the processor has settled every inbound event published so far.
 func (s *Server) Drained() {
 	s.t.Helper()
-	deadline := time.Now().Add(waitTime)
-	for {
-		err := s.pending()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("events not settled within %v: %v", waitTime, err)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-}
-
-func (s *Server) pending() error {
-	return natstest.Settled(s.JS, processor.ConsumerName, s.lastSeq)
+	checkfor.Eventually(s.t, waitTime, pollEvery, func() error {
+		return natstest.Settled(s.JS, processor.ConsumerName, s.lastSeq)
+	})
 }
 
 // PopupAccept returns a subscribe_msg_popup_event push in which openID accepts templateID.
