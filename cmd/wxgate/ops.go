@@ -42,6 +42,7 @@ func (o ops) commands() []command {
 		{"consent", "show a user's consent ledger, or report wx.requestSubscribeMessage results", o.consent},
 		{"audit", "list messages (or, with --events, received callback events), newest first", o.audit},
 		{"dlq", "list dead letters, or redrive one", o.dlq},
+		{"resend", "send again a message whose send outcome is unknown (it may reach the user twice)", o.resend},
 	}
 }
 
@@ -270,6 +271,37 @@ func (o ops) status(ctx context.Context, args []string, stdout, stderr io.Writer
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", cell(h.Status), stamp(h.At), cell(h.Detail))
 	}
 	return tw.Flush()
+}
+
+// resend: wxgate resend --app APPID --may-send-twice MESSAGE_ID
+func (o ops) resend(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := o.flags("resend --app APPID --may-send-twice MESSAGE_ID [flags]", stderr)
+	app := f.fs.String("app", "", "the mini program's `appid` (required)")
+	twice := f.fs.Bool("may-send-twice", false, "confirm that WeChat may already have the first send, so the user may get the message twice (required)")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	switch {
+	case *app == "" || len(pos) != 1:
+		return usagef("resend: want --app APPID and one MESSAGE_ID")
+	case !*twice:
+		return usagef("resend: the message's first send may have reached the user; confirm with --may-send-twice")
+	}
+	c, err := f.client()
+	if err != nil {
+		return err
+	}
+	var m admin.MessageView
+	reply, err := c.post(ctx, apiPath("apps", *app, "messages", pos[0], "resend"), map[string]string{"confirm": "may_send_twice"}, &m)
+	if err != nil {
+		return failed(stderr, err)
+	}
+	if f.json {
+		return printJSON(stdout, reply)
+	}
+	fmt.Fprintf(stdout, "message %s (%s) put back on the stream to be sent again\n", cell(m.ID), cell(m.Status))
+	return nil
 }
 
 // consent: wxgate consent --app APPID OPENID [--report TEMPLATE_ID=RESULT...]
