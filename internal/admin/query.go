@@ -22,7 +22,7 @@ const (
 // statuses are the message statuses of the contract, in lifecycle order.
 var statuses = []string{
 	processor.StatusQueued, processor.StatusSending, processor.StatusSent, processor.StatusDelivered,
-	processor.StatusFailed, processor.StatusRejected, processor.StatusInvalid, processor.StatusDead,
+	processor.StatusFailed, processor.StatusRejected, processor.StatusInvalid, processor.StatusDead, processor.StatusUnknown,
 }
 
 // query reads a request's query parameters and collects every bad one, so that
