@@ -43,6 +43,10 @@ type Config struct {
 	Sender Sender
 	// SendAttempts is how many times a send is tried before it is dead.
 	SendAttempts int
+	// SendRetry are the delays before the second, third, ... try of a send
+	// (the last repeats), each with up to 20% jitter; empty means exponential
+	// backoff from 250ms to 30s.
+	SendRetry []time.Duration
 	// UnknownAfter is how long a message whose send outcome is unknown waits
 	// for a sent event before it is counted as unsettled; 0 means 30 minutes.
 	UnknownAfter time.Duration

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	mrand "math/rand/v2"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -398,7 +399,7 @@ func (p *Processor) attempt(ctx context.Context, m *Message, reserved bool) erro
 	}
 	switch wechat.SendOutcomeOf(err) {
 	case wechat.SendRetry:
-		return p.retry(ctx, m, code, errmsg, what, 0)
+		return p.retry(ctx, m, code, errmsg, what, time.Time{})
 	case wechat.SendUnknown:
 		return p.unknown(ctx, m, what)
 	case wechat.SendInvalid:
@@ -413,7 +414,7 @@ func (p *Processor) attempt(ctx context.Context, m *Message, reserved bool) erro
 		until := nextQuotaReset(p.now())
 		p.pauses.set(m.AppID, until)
 		p.log.Warn("daily send quota reached; pausing the app", "appid", m.AppID, "until", until)
-		return p.retry(ctx, m, code, errmsg, "daily quota reached (45009)", until.Sub(p.now()))
+		return p.retry(ctx, m, code, errmsg, "daily quota reached (45009)", until)
 	case wechat.SendBanned:
 		p.metrics.alerts.WithLabelValues(m.AppID, "43107").Inc()
 		p.log.Error("ALERT: the app's subscription-message ability is banned (43107)", "appid", m.AppID)
@@ -472,7 +473,7 @@ func (p *Processor) markSent(ctx context.Context, m *Message, msgID string) erro
 			return false, nil
 		}
 		m.Attempts++
-		m.InFlight = ""
+		m.InFlight, m.NextAttemptAt = "", time.Time{}
 		m.WeChatMsgID, m.ErrCode, m.ErrMsg = msgID, 0, ""
 		return true, m.Transition(StatusSent, detail, p.now())
 	})
@@ -487,41 +488,60 @@ func (p *Processor) markSent(ctx context.Context, m *Message, msgID string) erro
 }
 
 // retry records a failed attempt that is not the user's doing. Below the
-// attempt limit the message stays sending and the error makes settle redeliver
-// it, after delay when one is given, else with backoff; at the limit it is
-// dead, its grant given back, and kept as a dead letter. A retry with a delay
-// (the app paused by 45009 until its quota resets) uses no attempt.
-func (p *Processor) retry(ctx context.Context, m *Message, code int, errmsg, detail string, delay time.Duration) error {
+// attempt limit the message stays sending, shows when it is tried next, and
+// settle has the stream redeliver it then (processor.send_retry); at the limit
+// it is dead, its grant given back, and kept as a dead letter. A pause (the app
+// paused by 45009 until pausedUntil, when its quota resets) uses no attempt.
+func (p *Processor) retry(ctx context.Context, m *Message, code int, errmsg, detail string, pausedUntil time.Time) error {
 	var last bool
+	var delay time.Duration
 	m, err := p.UpdateMessage(ctx, m, m.AppID, m.ID, func(m *Message) (bool, error) {
 		if !m.sending(p.now()) {
 			return false, nil
 		}
-		if delay == 0 {
-			m.Attempts++ // a pause until the quota resets is no failed attempt
+		now := p.now()
+		delay = pausedUntil.Sub(now)
+		if pausedUntil.IsZero() {
+			m.Attempts++
+			delay = p.retryDelay(m.Attempts)
 		}
 		m.InFlight = ""
 		m.ErrCode, m.ErrMsg = code, errmsg
 		last = m.Attempts >= p.cfg.SendAttempts
 		if last {
+			m.NextAttemptAt = time.Time{}
 			m.Reason = fmt.Sprintf("gave up after %d attempts: %s", m.Attempts, detail)
-			return true, m.Transition(StatusDead, m.Reason, p.now())
+			return true, m.Transition(StatusDead, m.Reason, now)
 		}
-		return true, m.Transition(StatusSending, fmt.Sprintf("attempt %d failed: %s", m.Attempts, detail), p.now())
+		m.NextAttemptAt = now.Add(delay)
+		return true, m.Transition(StatusSending, fmt.Sprintf("attempt %d failed: %s; next try at %s", m.Attempts, detail, m.NextAttemptAt.Format(time.RFC3339)), now)
 	})
 	if err != nil {
 		return err
 	}
 	if !last {
-		if delay > 0 {
-			return &retryAfter{delay: delay, err: errors.New(detail)}
-		}
-		return errors.New(detail)
+		return &retryAfter{delay: delay, err: errors.New(detail)}
 	}
 	if err := p.restoreGrant(ctx, m); err != nil {
 		return err
 	}
 	return permanentf("message %s: %s", m.ID, m.Reason)
+}
+
+// retryDelay is how long a send waits after its n-th failed attempt: the
+// configured schedule (its last delay repeating) with up to 20% jitter, so
+// that sends failing together do not come back together; without a schedule,
+// exponential backoff.
+func (p *Processor) retryDelay(n int) time.Duration {
+	s := p.cfg.SendRetry
+	if len(s) == 0 {
+		return backoff(n)
+	}
+	d := s[min(max(n-1, 0), len(s)-1)]
+	if j := d / 5; j > 0 {
+		d += mrand.N(2*j+1) - j
+	}
+	return max(d, 0)
 }
 
 // finish ends a message in a terminal status after a call to WeChat. restore
@@ -532,7 +552,7 @@ func (p *Processor) finish(ctx context.Context, m *Message, status string, resto
 			return false, nil
 		}
 		m.Attempts++
-		m.InFlight = ""
+		m.InFlight, m.NextAttemptAt = "", time.Time{}
 		m.ErrCode, m.ErrMsg, m.Reason = code, errmsg, reason
 		return true, m.Transition(status, reason, p.now())
 	})

@@ -178,3 +178,50 @@ func TestNormalSendNeverPassesThroughUnknown(t *testing.T) {
 		t.Errorf("%d delivery.unknown events for a normal send, want none", len(unknown))
 	}
 }
+
+// TestSendOutlastsAnOutage: WeChat refuses every send (-1) for longer than the
+// five quick tries of old would last; the send waits on the stream's redelivery
+// for the next try of processor.send_retry, shows when, and is sent once WeChat
+// is back.
+func TestSendOutlastsAnOutage(t *testing.T) {
+	var s *sim.Sim
+	f := newFixture(t, withWeChat(&s), func(f *fixture) {
+		f.cfg.SendRetry = []time.Duration{300 * time.Millisecond, 600 * time.Millisecond, time.Second, 2 * time.Second}
+		f.cfg.SendAttempts = 8
+	})
+	openID := "oOutage_send_xxxxxxxxxxxxxxxx"
+	f.accept(s, openID, tplOnce)
+	if err := s.SetFaults(sim.Faults{SendErrcode: -1}); err != nil {
+		t.Fatal(err)
+	}
+	req := &schemas.SendRequest{ToUser: openID, TemplateID: tplOnce, Data: map[string]string{"thing1": "Coffee"}}
+	m, err := f.proc.RequestSend(context.Background(), appID, req, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var waiting *processor.Message
+	checkfor.Eventually(t, waitTime, waitEvery, func() error {
+		got, err := f.st.Message(context.Background(), appID, m.ID)
+		if err != nil {
+			return err
+		}
+		if got.Attempts < 3 {
+			return fmt.Errorf("%d attempts", got.Attempts)
+		}
+		waiting = got
+		return nil
+	})
+	if waiting.Status != processor.StatusSending || !waiting.NextAttemptAt.After(waiting.UpdatedAt) {
+		t.Errorf("message between tries = %s, next attempt at %v (updated %v), want sending with a next attempt to come", waiting.Status, waiting.NextAttemptAt, waiting.UpdatedAt)
+	}
+	if err := s.SetFaults(sim.Faults{}); err != nil { // WeChat is back
+		t.Fatal(err)
+	}
+	got := f.settled(m.ID)
+	if got.Status != processor.StatusSent || got.Attempts < 4 || !got.NextAttemptAt.IsZero() {
+		t.Errorf("message after the outage = %s after %d attempts (next %v), want sent after at least 4 and no next attempt", got.Status, got.Attempts, got.NextAttemptAt)
+	}
+	if busy := s.Stats().Sends[-1]; busy < 3 {
+		t.Errorf("WeChat refused %d tries, want at least 3 before it came back", busy)
+	}
+}

@@ -180,6 +180,8 @@ func runNode(ctx context.Context, cfg config.Config, r roles, logw io.Writer) er
 			Workers:      cfg.Processor.Workers,
 			MaxDeliver:   cfg.Processor.MaxDeliver,
 			SendAttempts: cfg.Processor.SendAttempts,
+			SendRetry:    durations(cfg.Processor.SendRetry),
+			UnknownAfter: cfg.Processor.UnknownAfter.D(),
 			Kinds:        templates,
 			Sender:       client,
 		})
@@ -269,6 +271,15 @@ func openStore(ctx context.Context, cfg config.Config, log, storeLog *slog.Logge
 			emb.Close()
 		}
 	}, nil
+}
+
+// durations converts configured durations.
+func durations(ds []config.Duration) []time.Duration {
+	out := make([]time.Duration, len(ds))
+	for i, d := range ds {
+		out[i] = d.D()
+	}
+	return out
 }
 
 func wechatApps(cfg config.Config) []wechat.App {

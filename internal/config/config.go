@@ -81,8 +81,13 @@ type Callback struct {
 type Processor struct {
 	// Workers is how many events each consumer applies at once.
 	Workers int `yaml:"workers"`
-	// SendAttempts is how many times a send is tried before it is dead.
+	// SendAttempts is how many times a send is tried before it is dead; by
+	// default one more than the delays of SendRetry.
 	SendAttempts int `yaml:"send_attempts"`
+	// SendRetry are the delays before the second, third, ... try of a send
+	// that failed for a passing reason (the last one repeats), each with up
+	// to 20% jitter. The default spans about eight hours, to outlast a real outage.
+	SendRetry []Duration `yaml:"send_retry"`
 	// MaxDeliver is how many times the stream redelivers an event that keeps failing
 	// transiently before it becomes a dead letter.
 	MaxDeliver int `yaml:"max_deliver"`
@@ -103,6 +108,12 @@ type App struct {
 	APIBase string `yaml:"api_base"`
 	// TokenAPI picks how access tokens are fetched: "stable_token" (default) or "token".
 	TokenAPI string `yaml:"token_api"`
+}
+
+// defaultSendRetry: a second try at once-ish, then backing off to hours.
+var defaultSendRetry = []Duration{
+	Duration(5 * time.Second), Duration(30 * time.Second), Duration(2 * time.Minute), Duration(10 * time.Minute),
+	Duration(30 * time.Minute), Duration(time.Hour), Duration(2 * time.Hour), Duration(4 * time.Hour),
 }
 
 // Default returns the configuration a newcomer gets with no file: everything embedded.
@@ -127,7 +138,8 @@ func Default() Config {
 		},
 		Processor: Processor{
 			Workers:      8,
-			SendAttempts: 5,
+			SendAttempts: len(defaultSendRetry) + 1,
+			SendRetry:    defaultSendRetry,
 			MaxDeliver:   20,
 			UnknownAfter: Duration(30 * time.Minute),
 		},
@@ -226,6 +238,14 @@ func (c *Config) validate() error {
 	}
 	if c.Processor.Workers < 1 || c.Processor.Workers > 1024 {
 		return bad("processor.workers", "must be between 1 and 1024")
+	}
+	if len(c.Processor.SendRetry) == 0 || len(c.Processor.SendRetry) > 100 {
+		return bad("processor.send_retry", "must list 1 to 100 delays")
+	}
+	for _, d := range c.Processor.SendRetry {
+		if d.D() < 0 || d.D() > 24*time.Hour {
+			return bad("processor.send_retry", "every delay must be between 0s and 24h")
+		}
 	}
 	if c.Processor.SendAttempts < 1 || c.Processor.SendAttempts > 100 {
 		return bad("processor.send_attempts", "must be between 1 and 100")

@@ -163,6 +163,15 @@ func set(v reflect.Value, s string) error {
 		return p.parse(s)
 	case *ByteSize:
 		return p.parse(s)
+	case *[]Duration:
+		*p = nil
+		for _, part := range strings.Split(s, ",") {
+			var d Duration
+			if err := d.parse(part); err != nil {
+				return err
+			}
+			*p = append(*p, d)
+		}
 	case *[]string:
 		// Commas separate items in YAML and the environment; a file may also
 		// list one per line.
