@@ -421,12 +421,12 @@ func (p *Processor) attempt(ctx context.Context, m *Message, reserved bool) erro
 		if err := p.finish(ctx, m, StatusDead, true, code, errmsg, "the app's subscription-message ability is banned (43107)"); err != nil {
 			return err
 		}
-		return permanentf("message %s: errcode 43107", m.ID)
+		return fmt.Errorf("%w: message %s: %w", ErrPermanent, m.ID, err)
 	default:
 		if err := p.finish(ctx, m, StatusDead, true, code, errmsg, "unexpected failure: "+what); err != nil {
 			return err
 		}
-		return permanentf("message %s: %s", m.ID, what)
+		return fmt.Errorf("%w: message %s: %w", ErrPermanent, m.ID, err)
 	}
 }
 
@@ -525,7 +525,7 @@ func (p *Processor) retry(ctx context.Context, m *Message, code int, errmsg, det
 	if err := p.restoreGrant(ctx, m); err != nil {
 		return err
 	}
-	return permanentf("message %s: %s", m.ID, m.Reason)
+	return fmt.Errorf("%w: message %s: %w", ErrPermanent, m.ID, wechatCause{code: code, msg: m.Reason})
 }
 
 // retryDelay is how long a send waits after its n-th failed attempt: the
@@ -656,4 +656,82 @@ func (p *Processor) Redrive(ctx context.Context, id string) (*DeadLetter, error)
 		return nil, err
 	}
 	return dl, nil
+}
+
+// wechatCause carries WeChat's last errcode (0 when the cause was no answer)
+// to the dead letter of a send that ran out of attempts.
+type wechatCause struct {
+	code int
+	msg  string
+}
+
+func (c wechatCause) Error() string  { return c.msg }
+func (c wechatCause) ErrCode() int   { return c.code }
+func (c wechatCause) ErrMsg() string { return c.msg }
+
+// DeleteDeadLetter removes one dead letter.
+func (p *Processor) DeleteDeadLetter(ctx context.Context, id string) error {
+	if _, err := p.store.DeadLetter(ctx, id); err != nil {
+		return err
+	}
+	return p.store.DeleteDeadLetter(ctx, id)
+}
+
+// maxBulk bounds the dead letters one bulk redrive or delete handles; the
+// caller repeats it for more.
+const maxBulk = 10_000
+
+// RedriveMatching redrives every dead letter q matches (its Page's limit and
+// cursor are ignored), at most maxBulk of them, and returns how many.
+func (p *Processor) RedriveMatching(ctx context.Context, q DeadLetterQuery) (int, error) {
+	return p.eachDeadLetter(ctx, q, func(d *DeadLetter) error {
+		_, err := p.Redrive(ctx, d.ID)
+		return err
+	})
+}
+
+// DeleteMatching deletes every dead letter q matches (its Page's limit and
+// cursor are ignored), at most maxBulk of them, and returns how many.
+func (p *Processor) DeleteMatching(ctx context.Context, q DeadLetterQuery) (int, error) {
+	// Deleting as the pages go by would move the cursor: collect first.
+	var ids []string
+	if _, err := p.eachDeadLetter(ctx, q, func(d *DeadLetter) error {
+		ids = append(ids, d.ID)
+		return nil
+	}); err != nil {
+		return 0, err
+	}
+	for i, id := range ids {
+		if err := p.store.DeleteDeadLetter(ctx, id); err != nil {
+			return i, err
+		}
+	}
+	return len(ids), nil
+}
+
+// eachDeadLetter calls fn for every dead letter q matches, newest first, up
+// to maxBulk, and returns how many it called fn for.
+func (p *Processor) eachDeadLetter(ctx context.Context, q DeadLetterQuery, fn func(*DeadLetter) error) (int, error) {
+	q.Limit, q.Cursor = MaxLimit, ""
+	n := 0
+	for n < maxBulk {
+		page, next, err := p.store.DeadLetters(ctx, q)
+		if err != nil {
+			return n, err
+		}
+		for i := range page {
+			if n == maxBulk {
+				break
+			}
+			if err := fn(&page[i]); err != nil {
+				return n, err
+			}
+			n++
+		}
+		if next == "" {
+			break
+		}
+		q.Cursor = next
+	}
+	return n, nil
 }

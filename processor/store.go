@@ -62,6 +62,8 @@ type Store interface {
 	PutDeadLetter(ctx context.Context, d *DeadLetter) error
 	DeadLetter(ctx context.Context, id string) (*DeadLetter, error)
 	SaveDeadLetter(ctx context.Context, d *DeadLetter) error
+	// DeleteDeadLetter removes one dead letter; deleting one that is gone is not an error.
+	DeleteDeadLetter(ctx context.Context, id string) error
 	DeadLetters(ctx context.Context, q DeadLetterQuery) ([]DeadLetter, string, error)
 }
 
@@ -87,6 +89,8 @@ type DeadLetter struct {
 	MsgID      string     `bson:"msg_id" json:"msg_id"`
 	Data       string     `bson:"data" json:"data"`
 	Reason     string     `bson:"reason" json:"reason"`
+	// ErrCode is WeChat's errcode when WeChat's answer was the cause, else 0.
+	ErrCode    int        `bson:"errcode" json:"errcode"`
 	Deliveries int        `bson:"deliveries" json:"deliveries"`
 	At         time.Time  `bson:"at" json:"at"`
 	Redrives   int        `bson:"redrives" json:"redrives"`
@@ -116,5 +120,7 @@ type MessageQuery struct {
 // DeadLetterQuery filters dead letters.
 type DeadLetterQuery struct {
 	AppID, Consumer string
+	// ErrCode, when not nil, keeps the dead letters WeChat's errcode caused.
+	ErrCode *int
 	Page
 }

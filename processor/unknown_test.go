@@ -225,3 +225,41 @@ func TestSendOutlastsAnOutage(t *testing.T) {
 		t.Errorf("WeChat refused %d tries, want at least 3 before it came back", busy)
 	}
 }
+
+// TestDeadLettersByCause: a send WeChat refuses with 43107 becomes a dead letter
+// that names its errcode; the dead letters can be listed, redriven and deleted by it.
+func TestDeadLettersByCause(t *testing.T) {
+	var s *sim.Sim
+	f := newFixture(t, withWeChat(&s))
+	openID := "oBanned_xxxxxxxxxxxxxxxxxxxxx"
+	f.accept(s, openID, tplOnce)
+	if err := s.SetFaults(sim.Faults{SendErrcode: 43107, SendErrcodeNext: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if m := f.send(openID, tplOnce, ""); m.Status != processor.StatusDead {
+		t.Fatalf("message = %s, want dead", m.Status)
+	}
+	ctx := context.Background()
+	banned, other := 43107, -1
+	var dls []processor.DeadLetter
+	checkfor.Eventually(t, waitTime, waitEvery, func() error {
+		var err error
+		dls, _, err = f.st.DeadLetters(ctx, processor.DeadLetterQuery{AppID: appID, ErrCode: &banned})
+		if err == nil && len(dls) != 1 {
+			err = fmt.Errorf("%d dead letters with errcode 43107", len(dls))
+		}
+		return err
+	})
+	if none, _, _ := f.st.DeadLetters(ctx, processor.DeadLetterQuery{AppID: appID, ErrCode: &other}); len(none) != 0 {
+		t.Errorf("%d dead letters with errcode -1, want 0", len(none))
+	}
+	if n, err := f.proc.RedriveMatching(ctx, processor.DeadLetterQuery{ErrCode: &banned}); err != nil || n != 1 {
+		t.Errorf("RedriveMatching(errcode 43107) = %d, %v; want 1", n, err)
+	}
+	if n, err := f.proc.DeleteMatching(ctx, processor.DeadLetterQuery{ErrCode: &banned}); err != nil || n != 1 {
+		t.Errorf("DeleteMatching(errcode 43107) = %d, %v; want 1", n, err)
+	}
+	if _, err := f.st.DeadLetter(ctx, dls[0].ID); !errors.Is(err, processor.ErrNotFound) {
+		t.Errorf("the deleted dead letter reads %v, want ErrNotFound", err)
+	}
+}

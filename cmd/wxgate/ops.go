@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"strconv"
@@ -508,9 +509,13 @@ func items(its []schemas.Item) string {
 
 // dlq: wxgate dlq [list] [filters] | wxgate dlq redrive ID
 func (o ops) dlq(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := o.flags("dlq [list] [--app APPID] [--consumer NAME] [filters] [flags]\n       wxgate dlq redrive ID [flags]", stderr)
-	app := f.fs.String("app", "", "list only this `appid`'s dead letters")
-	consumer := f.fs.String("consumer", "", "list only this `consumer`'s dead letters (wxgate-events, wxgate-sends)")
+	f := o.flags("dlq [list] [filters] [flags]\n"+
+		"       wxgate dlq redrive ID | wxgate dlq redrive --all [filters]\n"+
+		"       wxgate dlq delete ID | wxgate dlq delete --all [filters]", stderr)
+	app := f.fs.String("app", "", "only this `appid`'s dead letters")
+	consumer := f.fs.String("consumer", "", "only this `consumer`'s dead letters (wxgate-processor)")
+	errcode := f.fs.String("errcode", "", "only the dead letters WeChat's `errcode` caused")
+	all := f.fs.Bool("all", false, "redrive or delete every dead letter the filters match (all of them with no filter)")
 	page := addPageFlags(f)
 	pos, err := f.parse(args)
 	if err != nil {
@@ -520,32 +525,50 @@ func (o ops) dlq(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if len(pos) > 0 {
 		sub, pos = pos[0], pos[1:]
 	}
-	switch {
-	case sub == "redrive":
-		if len(pos) != 1 {
-			return usagef("dlq redrive: want one dead letter ID")
-		}
-		for _, name := range []string{"app", "consumer", "since", "until", "limit", "cursor"} {
-			if f.set(name) {
-				return usagef("dlq redrive: --%s is a listing filter", name)
-			}
-		}
-		return o.redrive(ctx, f, pos[0], stdout, stderr)
-	case sub != "list":
-		return usagef("dlq: unknown subcommand %q: want list or redrive", shorten(sub, 40))
-	case len(pos) > 0:
-		return usagef("dlq list: unexpected argument %q", shorten(pos[0], 40))
-	}
-	c, err := f.client()
-	if err != nil {
-		return err
-	}
 	q := url.Values{}
 	if err := page.query(q, time.Now()); err != nil {
 		return err
 	}
 	setIf(q, "appid", *app)
 	setIf(q, "consumer", *consumer)
+	setIf(q, "errcode", *errcode)
+	switch sub {
+	case "list":
+		if len(pos) > 0 || *all {
+			return usagef("dlq list: takes filters only")
+		}
+		return o.listDeadLetters(ctx, f, q, stdout, stderr)
+	case "redrive", "delete":
+		switch {
+		case *all && len(pos) == 0:
+			q.Del("limit")
+			q.Del("cursor")
+			if len(q) == 0 {
+				q.Set("all", "true")
+			}
+			return o.bulkDeadLetters(ctx, f, sub, q, stdout, stderr)
+		case !*all && len(pos) == 1:
+			for _, name := range []string{"app", "consumer", "errcode", "since", "until", "limit", "cursor"} {
+				if f.set(name) {
+					return usagef("dlq %s ID: --%s filters --all only", sub, name)
+				}
+			}
+			if sub == "delete" {
+				return o.deleteDeadLetter(ctx, f, pos[0], stdout, stderr)
+			}
+			return o.redrive(ctx, f, pos[0], stdout, stderr)
+		}
+		return usagef("dlq %s: want one dead letter ID, or --all with filters", sub)
+	}
+	return usagef("dlq: unknown subcommand %q: want list, redrive or delete", shorten(sub, 40))
+}
+
+// listDeadLetters prints one page of dead letters.
+func (o ops) listDeadLetters(ctx context.Context, f *opsFlags, q url.Values, stdout, stderr io.Writer) error {
+	c, err := f.client()
+	if err != nil {
+		return err
+	}
 	var l admin.List[admin.DeadLetterView]
 	reply, err := c.get(ctx, "/dlq", q, &l)
 	if err != nil {
@@ -555,14 +578,52 @@ func (o ops) dlq(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return printJSON(stdout, reply)
 	}
 	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "AT\tID\tAPPID\tCONSUMER\tSUBJECT\tDELIVERIES\tREDRIVES\tREASON")
+	fmt.Fprintln(tw, "AT\tID\tAPPID\tCONSUMER\tSUBJECT\tERRCODE\tDELIVERIES\tREDRIVES\tREASON")
 	for _, d := range l.Items {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", stamp(d.At), cell(d.ID), cell(d.AppID), cell(d.Consumer), cell(d.Subject), d.Deliveries, d.Redrives, cell(shorten(d.Reason, 80)))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", stamp(d.At), cell(d.ID), cell(d.AppID), cell(d.Consumer), cell(d.Subject), d.ErrCode, d.Deliveries, d.Redrives, cell(shorten(d.Reason, 80)))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	printMore(stdout, l.NextCursor)
+	return nil
+}
+
+// bulkDeadLetters redrives or deletes every dead letter the filters match.
+func (o ops) bulkDeadLetters(ctx context.Context, f *opsFlags, verb string, q url.Values, stdout, stderr io.Writer) error {
+	c, err := f.client()
+	if err != nil {
+		return err
+	}
+	method, path, key := http.MethodPost, "/dlq/redrive", "redriven"
+	if verb == "delete" {
+		method, path, key = http.MethodDelete, "/dlq", "deleted"
+	}
+	reply, err := c.call(ctx, method, path, q, nil)
+	if err != nil {
+		return failed(stderr, err)
+	}
+	if f.json {
+		return printJSON(stdout, reply)
+	}
+	var counts map[string]int
+	if err := decodeReply(reply, &counts); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s %d dead letters\n", key, counts[key])
+	return nil
+}
+
+// deleteDeadLetter deletes one dead letter.
+func (o ops) deleteDeadLetter(ctx context.Context, f *opsFlags, id string, stdout, stderr io.Writer) error {
+	c, err := f.client()
+	if err != nil {
+		return err
+	}
+	if _, err := c.call(ctx, http.MethodDelete, apiPath("dlq", id), nil, nil); err != nil {
+		return failed(stderr, err)
+	}
+	fmt.Fprintf(stdout, "dead letter %s deleted\n", cell(id))
 	return nil
 }
 

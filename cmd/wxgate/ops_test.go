@@ -72,6 +72,8 @@ func TestOpsUsageErrors(t *testing.T) {
 		{"dlq unknown subcommand", "dlq", []string{"purge"}},
 		{"dlq redrive without id", "dlq", []string{"redrive"}},
 		{"dlq redrive with a filter", "dlq", []string{"redrive", "abc", "--app", opsApp}},
+		{"dlq delete without id or --all", "dlq", []string{"delete"}},
+		{"dlq delete with both", "dlq", []string{"delete", "abc", "--all"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -254,7 +256,7 @@ func TestOpsAuditEventsAndDLQ(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := regexp.MustCompile(`(?m)^\S+\s+(\S+)\s+` + opsApp + `\s+wxgate-processor\s+wechat\.` + opsApp + `\.in\.garbage\s+1\s+0\s+.*permanent`).FindStringSubmatch(stdout)
+	m := regexp.MustCompile(`(?m)^\S+\s+(\S+)\s+` + opsApp + `\s+wxgate-processor\s+wechat\.` + opsApp + `\.in\.garbage\s+0\s+1\s+0\s+.*permanent`).FindStringSubmatch(stdout)
 	if m == nil {
 		t.Fatalf("dlq printed:\n%s\nwant the poison message's dead letter", stdout)
 	}
@@ -270,6 +272,17 @@ func TestOpsAuditEventsAndDLQ(t *testing.T) {
 	var ae *apiError
 	if !errors.As(err, &ae) || ae.Status != 404 {
 		t.Errorf("dlq redrive of an unknown id = %v, want the API's 404", err)
+	}
+	stdout, _, err = opsRun(t, env, "dlq", "redrive", "--all", "--app", opsApp, "--errcode", "0")
+	if err != nil || !regexp.MustCompile(`^redriven [1-9][0-9]* dead letters\n$`).MatchString(stdout) {
+		t.Errorf("dlq redrive --all = %v: %q, want a count", err, stdout)
+	}
+	stdout, _, err = opsRun(t, env, "dlq", "delete", "--all", "--app", opsApp)
+	if err != nil || !regexp.MustCompile(`^deleted [1-9][0-9]* dead letters\n$`).MatchString(stdout) {
+		t.Errorf("dlq delete --all = %v: %q, want a count", err, stdout)
+	}
+	if _, _, err = opsRun(t, env, "dlq", "delete", m[1]); !errors.As(err, &ae) || ae.Status != 404 {
+		t.Errorf("dlq delete of a deleted dead letter = %v, want the API's 404", err)
 	}
 }
 

@@ -31,6 +31,11 @@ type Service interface {
 	Events(ctx context.Context, q processor.EventQuery) ([]processor.EventRecord, string, error)
 	DeadLetters(ctx context.Context, q processor.DeadLetterQuery) ([]processor.DeadLetter, string, error)
 	Redrive(ctx context.Context, id string) (*processor.DeadLetter, error)
+	// RedriveMatching and DeleteMatching redrive or delete every dead letter a
+	// query matches, up to a bound, and return how many.
+	RedriveMatching(ctx context.Context, q processor.DeadLetterQuery) (int, error)
+	DeleteMatching(ctx context.Context, q processor.DeadLetterQuery) (int, error)
+	DeleteDeadLetter(ctx context.Context, id string) error
 	// Resend sends a message whose outcome is unknown again; it may reach the
 	// user twice. processor.ErrNotUnknown refuses any other message.
 	Resend(ctx context.Context, appID, id string) (*processor.Message, error)
@@ -103,6 +108,9 @@ func (a *API) Register(r gin.IRouter) {
 	v1.GET("/apps/:appid/events", a.handle(a.listEvents))
 	v1.GET("/dlq", a.handle(a.listDeadLetters))
 	v1.POST("/dlq/:id/redrive", a.handle(a.redrive))
+	v1.DELETE("/dlq/:id", a.handle(a.deleteDeadLetter))
+	v1.POST("/dlq/redrive", a.handle(a.redriveMatching))
+	v1.DELETE("/dlq", a.handle(a.deleteMatching))
 }
 
 // app returns the path's appid, or errUnknownApp.

@@ -71,6 +71,20 @@ func checkID(v string) (reason, rule string) {
 	return "", ""
 }
 
+// errcode reads an optional WeChat errcode (an integer, -1 included).
+func (q *query) errcode(name string) *int {
+	v := q.values.Get(name)
+	if v == "" {
+		return nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < -1 || n > 999999 {
+		q.fail(name, "number", "must be a WeChat errcode: a whole number from -1 to 999999")
+		return nil
+	}
+	return &n
+}
+
 // status reads an optional message status.
 func (q *query) status(name string) string {
 	v := q.values.Get(name)

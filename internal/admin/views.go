@@ -145,13 +145,15 @@ func viewEvent(e *processor.EventRecord) EventView {
 
 // DeadLetterView is one dead letter.
 type DeadLetterView struct {
-	ID         string     `json:"id"`
-	AppID      string     `json:"appid"`
-	Consumer   string     `json:"consumer"`
-	Subject    string     `json:"subject"`
-	MsgID      string     `json:"msg_id"`
-	Data       string     `json:"data"`
-	Reason     string     `json:"reason"`
+	ID       string `json:"id"`
+	AppID    string `json:"appid"`
+	Consumer string `json:"consumer"`
+	Subject  string `json:"subject"`
+	MsgID    string `json:"msg_id"`
+	Data     string `json:"data"`
+	Reason   string `json:"reason"`
+	// ErrCode is WeChat's errcode when WeChat's answer was the cause, else 0.
+	ErrCode    int        `json:"errcode"`
 	Deliveries int        `json:"deliveries"`
 	At         time.Time  `json:"at"`
 	Redrives   int        `json:"redrives"`
@@ -160,7 +162,7 @@ type DeadLetterView struct {
 
 func viewDeadLetter(d *processor.DeadLetter) DeadLetterView {
 	return DeadLetterView{
-		ID: d.ID, AppID: d.AppID, Consumer: d.Consumer, Subject: d.Subject, MsgID: d.MsgID, Data: d.Data,
+		ID: d.ID, AppID: d.AppID, Consumer: d.Consumer, Subject: d.Subject, MsgID: d.MsgID, Data: d.Data, ErrCode: d.ErrCode,
 		Reason: d.Reason, Deliveries: d.Deliveries, At: d.At, Redrives: d.Redrives, RedrivenAt: d.RedrivenAt,
 	}
 }

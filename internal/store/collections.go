@@ -142,6 +142,17 @@ func (s *Store) SaveDeadLetter(ctx context.Context, d *processor.DeadLetter) err
 	return s.save(ctx, s.coll(collDLQ), d.ID, d.Version, d)
 }
 
+// DeleteDeadLetter removes one dead letter by _id.
+func (s *Store) DeleteDeadLetter(ctx context.Context, id string) error {
+	c := s.coll(collDLQ)
+	if s.guard != nil {
+		defer s.guard.lock(c.Name() + "/" + id)()
+		defer s.guard.forget(c.Name() + "/" + id)
+	}
+	_, err := c.DeleteOne(ctx, bson.M{"_id": id})
+	return classify(err)
+}
+
 // DeadLetters lists dead letters, newest first.
 func (s *Store) DeadLetters(ctx context.Context, q processor.DeadLetterQuery) ([]processor.DeadLetter, string, error) {
 	f := bson.M{}
@@ -150,6 +161,9 @@ func (s *Store) DeadLetters(ctx context.Context, q processor.DeadLetterQuery) ([
 	}
 	if q.Consumer != "" {
 		f["consumer"] = q.Consumer
+	}
+	if q.ErrCode != nil {
+		f["errcode"] = *q.ErrCode
 	}
 	return list(ctx, s.coll(collDLQ), f, "at", q.Page, func(d *processor.DeadLetter) (time.Time, string) {
 		return d.At, d.ID
