@@ -82,13 +82,13 @@ type EventRecord struct {
 
 // DeadLetter is a stream message the processor gave up on, with the reason.
 type DeadLetter struct {
-	ID         string     `bson:"_id" json:"id"`
-	AppID      string     `bson:"appid" json:"appid"`
-	Consumer   string     `bson:"consumer" json:"consumer"`
-	Subject    string     `bson:"subject" json:"subject"`
-	MsgID      string     `bson:"msg_id" json:"msg_id"`
-	Data       string     `bson:"data" json:"data"`
-	Reason     string     `bson:"reason" json:"reason"`
+	ID       string `bson:"_id" json:"id"`
+	AppID    string `bson:"appid" json:"appid"`
+	Consumer string `bson:"consumer" json:"consumer"`
+	Subject  string `bson:"subject" json:"subject"`
+	MsgID    string `bson:"msg_id" json:"msg_id"`
+	Data     string `bson:"data" json:"data"`
+	Reason   string `bson:"reason" json:"reason"`
 	// ErrCode is WeChat's errcode when WeChat's answer was the cause, else 0.
 	ErrCode    int        `bson:"errcode" json:"errcode"`
 	Deliveries int        `bson:"deliveries" json:"deliveries"`
