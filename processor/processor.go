@@ -47,6 +47,10 @@ type Config struct {
 	// (the last repeats), each with up to 20% jitter; empty means exponential
 	// backoff from 250ms to 30s.
 	SendRetry []time.Duration
+	// SweepEvery is how often the outbox is swept for send events whose
+	// publish was lost, and SweepAfter how old an entry must be to be
+	// published again; 0 means 30s and 1m.
+	SweepEvery, SweepAfter time.Duration
 	// UnknownAfter is how long a message whose send outcome is unknown waits
 	// for a sent event before it is counted as unsettled; 0 means 30 minutes.
 	UnknownAfter time.Duration
@@ -100,6 +104,12 @@ func New(store Store, js jetstream.JetStream, pub Publisher, logger *slog.Logger
 	if cfg.SendAttempts <= 0 {
 		cfg.SendAttempts = 5
 	}
+	if cfg.SweepEvery <= 0 {
+		cfg.SweepEvery = 30 * time.Second
+	}
+	if cfg.SweepAfter <= 0 {
+		cfg.SweepAfter = time.Minute
+	}
 	if cfg.UnknownAfter <= 0 {
 		cfg.UnknownAfter = 30 * time.Minute
 	}
@@ -134,6 +144,16 @@ func (p *Processor) Run(ctx context.Context) error {
 		}
 		return fmt.Errorf("processor: consumer %s: %w", ConsumerName, err)
 	}
+	sctx, stopSweeping := context.WithCancel(ctx)
+	sweeping := make(chan struct{})
+	go func() {
+		defer close(sweeping)
+		p.sweep(sctx)
+	}()
+	defer func() {
+		stopSweeping()
+		<-sweeping
+	}()
 	return p.consume(ctx, cons)
 }
 

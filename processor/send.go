@@ -55,6 +55,11 @@ func newMessageID(appID, idempotencyKey string, now time.Time) string {
 // an idempotencyKey the message id is derived from it: a retried request
 // returns the existing message with ErrDuplicateRequest, and queues it again if
 // its first publish was lost.
+//
+// An outbox entry is written before the message and removed once the send
+// event is on the stream: if the publish fails or the process dies in between,
+// the sweeper (see sweep) publishes it later, so a message never stays queued
+// for want of its event.
 func (p *Processor) RequestSend(ctx context.Context, appID string, req *schemas.SendRequest, idempotencyKey string) (*Message, error) {
 	now := p.now()
 	m := &Message{
@@ -63,6 +68,9 @@ func (p *Processor) RequestSend(ctx context.Context, appID string, req *schemas.
 		MiniprogramState: req.MiniprogramState, Lang: req.Lang,
 		Status: StatusQueued, CreatedAt: now, UpdatedAt: now, Version: 1,
 		History: []StatusChange{{Status: StatusQueued, At: now, Detail: "send requested"}},
+	}
+	if err := p.store.PutOutbox(ctx, &OutboxEntry{ID: m.ID, AppID: appID, At: now}); err != nil {
+		return nil, err
 	}
 	var dup error
 	switch err := p.store.SaveMessage(ctx, m); {
@@ -79,15 +87,83 @@ func (p *Processor) RequestSend(ctx context.Context, appID string, req *schemas.
 	default:
 		p.metrics.deliveries.WithLabelValues(appID, StatusQueued).Inc()
 	}
-	id := changeID("send", m.ID)
-	ce, err := schemas.NewCloudEvent(id, appID, "wxgate.send", m.ToUser, now, m.sendRequested())
-	if err := p.publish(ctx, schemas.SendSubject(appID), id, "wxgate.send", ce, err); err != nil {
+	if err := p.publishSend(ctx, m, now); err != nil {
 		return m, err
 	}
 	if err := p.publishDelivery(ctx, m); err != nil {
 		return m, err
 	}
 	return m, dup
+}
+
+// publishSend puts m's send event on the stream, under the same event id
+// however often it is called (the stream drops a copy within its duplicate
+// window), then removes m's outbox entry.
+func (p *Processor) publishSend(ctx context.Context, m *Message, now time.Time) error {
+	id := changeID("send", m.ID)
+	ce, err := schemas.NewCloudEvent(id, m.AppID, "wxgate.send", m.ToUser, now, m.sendRequested())
+	if err := p.publish(ctx, schemas.SendSubject(m.AppID), id, "wxgate.send", ce, err); err != nil {
+		return err
+	}
+	if err := p.store.DeleteOutbox(ctx, m.ID); err != nil {
+		// The sweeper will find the entry and publish again, harmlessly.
+		p.log.Warn("removing an outbox entry", "message", m.ID, "err", err)
+	}
+	return nil
+}
+
+// sweep publishes, every cfg.SweepEvery, the send events that the outbox says
+// were not published cfg.SweepAfter after their message was stored (a failed
+// publish, a process that died), until ctx ends. Entries whose message is
+// gone or no longer queued are removed. Every processor sweeps; a publish
+// made twice is dropped by the stream or changes nothing.
+func (p *Processor) sweep(ctx context.Context) {
+	t := time.NewTicker(p.cfg.SweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n, err := p.SweepOutbox(ctx); err != nil {
+			p.log.Warn("sweeping the outbox", "err", err)
+		} else if n > 0 {
+			p.log.Info("published send events the outbox held", "count", n)
+		}
+	}
+}
+
+// maxSweep bounds the outbox entries one sweep looks at.
+const maxSweep = 1000
+
+// SweepOutbox makes one pass of the sweeper and returns how many send events
+// it published.
+func (p *Processor) SweepOutbox(ctx context.Context) (int, error) {
+	entries, err := p.store.Outbox(ctx, maxSweep)
+	if err != nil {
+		return 0, err
+	}
+	now := p.now()
+	n := 0
+	for _, e := range entries {
+		if now.Sub(e.At) < p.cfg.SweepAfter {
+			break // oldest first: the rest are younger
+		}
+		m, err := p.store.Message(ctx, e.AppID, e.ID)
+		switch {
+		case errors.Is(err, ErrNotFound) || (err == nil && m.Status != StatusQueued):
+			err = p.store.DeleteOutbox(ctx, e.ID)
+		case err == nil:
+			if err = p.publishSend(ctx, m, now); err == nil {
+				n++
+			}
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // sendRequested is the data of m's send event.
@@ -266,7 +342,16 @@ func (p *Processor) reserve(ctx context.Context, m *Message) error {
 		}
 	}
 	if c != nil && slices.Contains(c.Applied, m.grantKey()) {
-		return p.unknown(ctx, m, "the grant was used by an earlier delivery whose call to WeChat was never recorded")
+		// An earlier delivery got this far. If it also recorded WeChat's answer
+		// there is nothing to do; if not, its call may have been made.
+		stored, err := p.store.Message(ctx, m.AppID, m.ID)
+		if err != nil {
+			return err
+		}
+		if stored.Status != StatusQueued {
+			return nil
+		}
+		return p.unknown(ctx, stored, "the grant was used by an earlier delivery whose call to WeChat was never recorded")
 	}
 	if reason := refusal(c); reason != "" {
 		_, err := p.UpdateMessage(ctx, m, m.AppID, m.ID, func(m *Message) (bool, error) {

@@ -59,6 +59,13 @@ type Store interface {
 	// SaveOutcome writes o with the same compare-and-set rule as SaveConsent.
 	SaveOutcome(ctx context.Context, o *Outcome) error
 
+	// PutOutbox records that a message's send event is about to be published;
+	// DeleteOutbox that it was; Outbox lists what is left, oldest first (the
+	// collection holds only the publishes in flight or lost).
+	PutOutbox(ctx context.Context, e *OutboxEntry) error
+	DeleteOutbox(ctx context.Context, id string) error
+	Outbox(ctx context.Context, limit int) ([]OutboxEntry, error)
+
 	PutDeadLetter(ctx context.Context, d *DeadLetter) error
 	DeadLetter(ctx context.Context, id string) (*DeadLetter, error)
 	SaveDeadLetter(ctx context.Context, d *DeadLetter) error
@@ -78,6 +85,13 @@ type EventRecord struct {
 	// ReceivedAt is when the gateway received the push (the CloudEvent's time).
 	ReceivedAt time.Time     `bson:"received_at" json:"received_at"`
 	Data       schemas.Event `bson:"data" json:"data"`
+}
+
+// OutboxEntry is a message whose send event may not be on the stream yet.
+type OutboxEntry struct {
+	ID    string    `bson:"_id"` // the message id
+	AppID string    `bson:"appid"`
+	At    time.Time `bson:"at"`
 }
 
 // DeadLetter is a stream message the processor gave up on, with the reason.

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -262,4 +264,57 @@ func TestDeadLettersByCause(t *testing.T) {
 	if _, err := f.st.DeadLetter(ctx, dls[0].ID); !errors.Is(err, processor.ErrNotFound) {
 		t.Errorf("the deleted dead letter reads %v, want ErrNotFound", err)
 	}
+}
+
+// TestLostPublishIsSwept: the send event of a stored message is not published
+// (the stream refuses it); the message does not stay queued: the sweeper finds
+// it in the outbox and publishes it, and it is sent once.
+func TestLostPublishIsSwept(t *testing.T) {
+	var s *sim.Sim
+	drop := &droppingPublisher{}
+	f := newFixture(t, withWeChat(&s), func(f *fixture) {
+		drop.next = f.pub
+		f.cfg.SweepEvery, f.cfg.SweepAfter = 100*time.Millisecond, 200*time.Millisecond
+	})
+	openID := "oSwept_xxxxxxxxxxxxxxxxxxxxxx"
+	f.accept(s, openID, tplOnce)
+	f.halt()
+	p, err := processor.New(f.st, f.js, drop, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry(), f.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	drop.sends.Store(1) // the next send event is lost
+	req := &schemas.SendRequest{ToUser: openID, TemplateID: tplOnce, Data: map[string]string{"thing1": "Coffee"}}
+	m, err := p.RequestSend(context.Background(), appID, req, "")
+	if err == nil || m == nil || m.Status != processor.StatusQueued {
+		t.Fatalf("RequestSend with the publish dropped = %+v, %v; want the queued message and the publish error", m, err)
+	}
+	got := f.settled(m.ID)
+	if got.Status != processor.StatusSent {
+		t.Errorf("message after the sweep = %s (%s), want sent", got.Status, got.Reason)
+	}
+	if n := s.Stats().Sends[0]; n != 1 {
+		t.Errorf("WeChat accepted %d sends, want 1", n)
+	}
+	if left, err := f.st.Outbox(context.Background(), 10); err != nil || len(left) != 0 {
+		t.Errorf("outbox after the sweep = %v, %v; want empty", left, err)
+	}
+}
+
+// droppingPublisher fails the next sends.Load() publishes of send events.
+type droppingPublisher struct {
+	next  processor.Publisher
+	sends atomic.Int32
+}
+
+func (d *droppingPublisher) Publish(ctx context.Context, subject, id string, data []byte) (bool, error) {
+	if strings.HasSuffix(subject, ".send") && d.sends.Add(-1) >= 0 {
+		return false, errors.New("publish dropped by the test")
+	}
+	return d.next.Publish(ctx, subject, id, data)
 }

@@ -169,3 +169,33 @@ func (s *Store) DeadLetters(ctx context.Context, q processor.DeadLetterQuery) ([
 		return d.At, d.ID
 	})
 }
+
+// PutOutbox records a message whose send event is about to be published; a
+// second record of the same message is not an error.
+func (s *Store) PutOutbox(ctx context.Context, e *processor.OutboxEntry) error {
+	_, err := s.coll(collOutbox).InsertOne(ctx, e)
+	if mongo.IsDuplicateKeyError(err) {
+		return nil
+	}
+	return classify(err)
+}
+
+// DeleteOutbox removes a message's outbox entry by _id.
+func (s *Store) DeleteOutbox(ctx context.Context, id string) error {
+	_, err := s.coll(collOutbox).DeleteOne(ctx, bson.M{"_id": id})
+	return classify(err)
+}
+
+// Outbox lists the outbox, oldest first. The collection holds only the
+// publishes in flight or lost, so reading it whole is cheap.
+func (s *Store) Outbox(ctx context.Context, limit int) ([]processor.OutboxEntry, error) {
+	cur, err := s.coll(collOutbox).Find(ctx, bson.M{}, options.Find().SetSort(bson.D{{Key: "at", Value: 1}}).SetLimit(int64(limit)))
+	if err != nil {
+		return nil, classify(err)
+	}
+	out := []processor.OutboxEntry{}
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, classify(err)
+	}
+	return out, nil
+}

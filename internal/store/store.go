@@ -30,10 +30,11 @@ const (
 	collOutcomes = "outcomes"
 	collDLQ      = "dead_letters"
 	collMeta     = "meta"
+	collOutbox   = "outbox"
 )
 
 // collections lists every collection Open prepares, in the order it creates them.
-var collections = []string{collEvents, collConsents, collMessages, collOutcomes, collDLQ, collMeta}
+var collections = []string{collEvents, collConsents, collMessages, collOutcomes, collDLQ, collMeta, collOutbox}
 
 // Store is a processor.Store on MongoDB. It is safe for concurrent use.
 type Store struct {
