@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -74,6 +75,8 @@ type Processor struct {
 	cfg     Config
 	metrics *metrics
 	pauses  pauses
+	// running holds the lanes while Run runs, for Replay.
+	running atomic.Pointer[lanes]
 }
 
 // ConsumerName is the durable consumer every processor reads through, stable
@@ -189,7 +192,11 @@ func (p *Processor) consume(ctx context.Context, cons jetstream.Consumer) error 
 	}()
 
 	ln := newLanes(ctx, p.cfg.Workers, p.cfg.AckWait, p.handle, p.log)
-	defer ln.close()
+	p.running.Store(ln)
+	defer func() {
+		p.running.Store(nil)
+		ln.close()
+	}()
 	// Handlers finish the message in hand even during shutdown.
 	work := context.WithoutCancel(ctx)
 	for msg := range incoming {
@@ -249,5 +256,11 @@ func (p *Processor) prepare(ctx context.Context, batch []jetstream.Msg) []*item 
 func (p *Processor) handle(ctx context.Context, it *item) {
 	hctx, cancel := context.WithTimeout(ctx, p.cfg.AckWait)
 	defer cancel()
+	if it.replay != nil {
+		// A replay is not a stream message: its caller settles it.
+		hctx = withChanges(hctx, &it.changes)
+		it.replay <- it.handler(hctx, it)
+		return
+	}
 	p.settle(hctx, it.msg, it.handler(hctx, it))
 }

@@ -42,6 +42,8 @@ type Store interface {
 	// skipped, not an error (a redelivery).
 	InsertEvents(ctx context.Context, events []EventRecord) error
 	Events(ctx context.Context, q EventQuery) ([]EventRecord, string, error)
+	// Event reads one inbound event of an app by its id.
+	Event(ctx context.Context, appID, id string) (*EventRecord, error)
 
 	Consent(ctx context.Context, id string) (*Consent, error)
 	// SaveConsent writes c if the stored version is still c.Version-1 (ErrConflict

@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/wxgate/wxgate/internal/broker/natstest"
 	"github.com/wxgate/wxgate/internal/checkfor"
@@ -317,4 +320,50 @@ func (d *droppingPublisher) Publish(ctx context.Context, subject, id string, dat
 		return false, errors.New("publish dropped by the test")
 	}
 	return d.next.Publish(ctx, subject, id, data)
+}
+
+// TestReplay: replaying applied events changes nothing and says so; replaying
+// an event whose application was lost (its consent deleted here, as a store
+// restored from an older backup would have lost it) applies it again.
+func TestReplay(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	openID := "oReplay_xxxxxxxxxxxxxxxxxxxxx"
+	start := time.Now().Add(-time.Minute)
+	id := f.publish(popup(openID, f.tick(), tplOnce, "accept"))
+	f.publish(popup(openID, f.tick(), tplOnce, "accept"))
+	f.drained()
+	before := f.consent(openID, tplOnce)
+
+	res, err := f.proc.ReplayEvent(ctx, appID, id)
+	if err != nil || res != (processor.ReplayResult{NoOps: 1}) {
+		t.Fatalf("ReplayEvent(applied) = %+v, %v; want one no-op", res, err)
+	}
+	res, err = f.proc.ReplayEvents(ctx, appID, start, time.Now().Add(time.Minute))
+	if err != nil || res != (processor.ReplayResult{NoOps: 2}) {
+		t.Fatalf("ReplayEvents(range) = %+v, %v; want two no-ops", res, err)
+	}
+	if after := f.consent(openID, tplOnce); after.Version != before.Version || after.Grants != 2 {
+		t.Errorf("consent after replays = version %d with %d grants, want version %d with 2", after.Version, after.Grants, before.Version)
+	}
+	if _, err := f.proc.ReplayEvent(ctx, appID, "no-such-event"); !errors.Is(err, processor.ErrNotFound) {
+		t.Errorf("ReplayEvent(unknown id) = %v, want ErrNotFound", err)
+	}
+
+	// The ledger entry is lost; replaying the app's events rebuilds it.
+	client, err := mongo.Connect(options.Client().ApplyURI(f.db.URI()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = client.Disconnect(ctx) }()
+	if _, err := client.Database("wxgate_test").Collection("consents").DeleteOne(ctx, bson.M{"_id": processor.ConsentKey(appID, openID, tplOnce)}); err != nil {
+		t.Fatal(err)
+	}
+	res, err = f.proc.ReplayEvents(ctx, appID, start, time.Now().Add(time.Minute))
+	if err != nil || res != (processor.ReplayResult{Applied: 2}) {
+		t.Fatalf("ReplayEvents after the loss = %+v, %v; want two applied", res, err)
+	}
+	if c := f.consent(openID, tplOnce); c == nil || c.Grants != 2 {
+		t.Errorf("consent rebuilt by the replay = %+v, want 2 grants", c)
+	}
 }

@@ -44,6 +44,7 @@ func (o ops) commands() []command {
 		{"audit", "list messages (or, with --events, received callback events), newest first", o.audit},
 		{"dlq", "list dead letters, or redrive one", o.dlq},
 		{"resend", "send again a message whose send outcome is unknown (it may reach the user twice)", o.resend},
+		{"replay", "apply received events again, by id or by time range (idempotent)", o.replay},
 	}
 }
 
@@ -272,6 +273,57 @@ func (o ops) status(ctx context.Context, args []string, stdout, stderr io.Writer
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", cell(h.Status), stamp(h.At), cell(h.Detail))
 	}
 	return tw.Flush()
+}
+
+// replay: wxgate replay --app APPID EVENT_ID | --since T --until T
+func (o ops) replay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := o.flags("replay --app APPID EVENT_ID\n       wxgate replay --app APPID --since TIME --until TIME [flags]", stderr)
+	app := f.fs.String("app", "", "the mini program's `appid` (required)")
+	page := addPageFlags(f)
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	since, until := *page.since, *page.until
+	byRange := since != "" || until != ""
+	switch {
+	case *app == "":
+		return usagef("replay: want --app APPID")
+	case f.set("limit") || f.set("cursor"):
+		return usagef("replay: --limit and --cursor are listing flags")
+	case byRange && (len(pos) != 0 || since == "" || until == ""):
+		return usagef("replay: want one EVENT_ID, or --since and --until")
+	case !byRange && len(pos) != 1:
+		return usagef("replay: want one EVENT_ID, or --since and --until")
+	}
+	c, err := f.client()
+	if err != nil {
+		return err
+	}
+	path, q := apiPath("apps", *app, "events", "replay"), url.Values{}
+	if byRange {
+		if err := page.query(q, time.Now()); err != nil {
+			return err
+		}
+	} else {
+		path = apiPath("apps", *app, "events", pos[0], "replay")
+	}
+	reply, err := c.call(ctx, http.MethodPost, path, q, nil)
+	if err != nil {
+		return failed(stderr, err)
+	}
+	if f.json {
+		return printJSON(stdout, reply)
+	}
+	var res struct {
+		Applied int `json:"applied"`
+		NoOps   int `json:"noops"`
+	}
+	if err := decodeReply(reply, &res); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "applied %d events, %d were no-ops\n", res.Applied, res.NoOps)
+	return nil
 }
 
 // resend: wxgate resend --app APPID --may-send-twice MESSAGE_ID

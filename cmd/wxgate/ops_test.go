@@ -284,6 +284,18 @@ func TestOpsAuditEventsAndDLQ(t *testing.T) {
 	if _, _, err = opsRun(t, env, "dlq", "delete", m[1]); !errors.As(err, &ae) || ae.Status != 404 {
 		t.Errorf("dlq delete of a deleted dead letter = %v, want the API's 404", err)
 	}
+
+	// The events were applied: replaying them, one or all, changes nothing.
+	if _, _, err = opsRun(t, env, "replay", "--app", opsApp, "--since", "1h"); err == nil {
+		t.Errorf("replay with --since alone succeeded, want a usage error")
+	}
+	stdout, _, err = opsRun(t, env, "replay", "--app", opsApp, "--since", "1h", "--until", time.Now().Add(time.Minute).UTC().Format(time.RFC3339))
+	if err != nil || !regexp.MustCompile(`^applied 0 events, [1-9][0-9]* were no-ops\n$`).MatchString(stdout) {
+		t.Errorf("replay of a time range = %v: %q, want only no-ops", err, stdout)
+	}
+	if _, _, err = opsRun(t, env, "replay", "--app", opsApp, "no-such-event"); !errors.As(err, &ae) || ae.Status != 404 {
+		t.Errorf("replay of an unknown event = %v, want the API's 404", err)
+	}
 }
 
 func TestOpsFlagsParse(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -39,6 +40,10 @@ type Service interface {
 	// Resend sends a message whose outcome is unknown again; it may reach the
 	// user twice. processor.ErrNotUnknown refuses any other message.
 	Resend(ctx context.Context, appID, id string) (*processor.Message, error)
+	// ReplayEvent and ReplayEvents apply received events again through the
+	// processor's normal path, idempotently, and count what changed.
+	ReplayEvent(ctx context.Context, appID, id string) (processor.ReplayResult, error)
+	ReplayEvents(ctx context.Context, appID string, since, until time.Time) (processor.ReplayResult, error)
 	Ready(ctx context.Context) error
 }
 
@@ -106,6 +111,8 @@ func (a *API) Register(r gin.IRouter) {
 	v1.GET("/apps/:appid/consents/:openid", a.handle(a.getConsents))
 	v1.POST("/apps/:appid/consents", a.handle(a.reportConsents))
 	v1.GET("/apps/:appid/events", a.handle(a.listEvents))
+	v1.POST("/apps/:appid/events/replay", a.handle(a.replayEvents))
+	v1.POST("/apps/:appid/events/:id/replay", a.handle(a.replayEvent))
 	v1.GET("/dlq", a.handle(a.listDeadLetters))
 	v1.POST("/dlq/:id/redrive", a.handle(a.redrive))
 	v1.DELETE("/dlq/:id", a.handle(a.deleteDeadLetter))

@@ -46,6 +46,54 @@ func (a *API) listDeadLetters(c *gin.Context) error {
 	return nil
 }
 
+// replayEvent answers POST /v1/apps/{appid}/events/{id}/replay: the event is
+// applied again; the answer says whether that changed anything.
+func (a *API) replayEvent(c *gin.Context) error {
+	appID, err := a.app(c)
+	if err != nil {
+		return err
+	}
+	id := c.Param("id")
+	if reason, _ := checkID(id); reason != "" {
+		return processor.ErrNotFound
+	}
+	res, err := a.svc.ReplayEvent(c.Request.Context(), appID, id)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, res)
+	return nil
+}
+
+// replayEvents answers POST /v1/apps/{appid}/events/replay?since=&until=:
+// every event of the app received in [since, until) is applied again, oldest
+// first; the answer counts the ones applied and the no-ops.
+func (a *API) replayEvents(c *gin.Context) error {
+	appID, err := a.app(c)
+	if err != nil {
+		return err
+	}
+	q := newQuery(c.Request.URL)
+	since, until := q.time("since"), q.time("until")
+	if since.IsZero() {
+		q.fail("since", "required", "is required: the start of the time range to replay")
+	}
+	if until.IsZero() {
+		q.fail("until", "required", "is required: the end of the time range to replay")
+	} else if !until.After(since) {
+		q.fail("until", "gtfield", "must be after since")
+	}
+	if err := q.err(); err != nil {
+		return err
+	}
+	res, err := a.svc.ReplayEvents(c.Request.Context(), appID, since, until)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, res)
+	return nil
+}
+
 // deadLetterQuery reads the dead-letter filters: appid, consumer, errcode
 // (the cause WeChat answered), since and until, limit and cursor.
 func deadLetterQuery(q *query) processor.DeadLetterQuery {

@@ -41,6 +41,19 @@ func onlyDuplicates(err error) bool {
 	return true
 }
 
+// Event reads one inbound event of an app by _id (the app is checked here, as
+// Message does).
+func (s *Store) Event(ctx context.Context, appID, id string) (*processor.EventRecord, error) {
+	e, err := get[processor.EventRecord](ctx, s.coll(collEvents), bson.M{"_id": id})
+	if err != nil {
+		return nil, err
+	}
+	if e.AppID != appID {
+		return nil, processor.ErrNotFound
+	}
+	return e, nil
+}
+
 // Events lists the audit trail, newest first.
 func (s *Store) Events(ctx context.Context, q processor.EventQuery) ([]processor.EventRecord, string, error) {
 	f := bson.M{"appid": q.AppID}
