@@ -5,7 +5,8 @@
 // (WXGATE_NATS_URL, WXGATE_APPS_0_SECRET); secrets may instead be read from a
 // file named by the key with a "_file" suffix (secret_file, mongo.uri_file).
 // A WXGATE_ variable that names no key is an error that suggests the nearest
-// one. Load validates everything once and reports every problem, each
+// one; a secret that is still a placeholder ("REPLACE_ME", "change-me") is
+// refused. Load validates everything once and reports every problem, each
 // key in the spelling of the documentation (apps[0].secret).
 package config
 
@@ -181,6 +182,7 @@ func LoadFor(path string, environ []string, needs Needs) (Config, error) {
 	apply(&cfg, env, func(k string) string { return keyName(k) + " (from " + envName(k) + ")" }, &ps)
 	cfg.validate(&ps)
 	cfg.checkNeeds(needs, &ps)
+	cfg.checkPlaceholders(&ps)
 	if err := ps.err(); err != nil {
 		return Config{}, err
 	}

@@ -269,6 +269,63 @@ func TestUnknownEnvironmentVariable(t *testing.T) {
 	}
 }
 
+func TestPlaceholdersRefused(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		key, word  string // "" means accepted
+	}{
+		{"REPLACE_ME secret", "    secret: REPLACE_ME\n", "apps[0].secret", "replace_me"},
+		{"sentence with REPLACE_ME", "    secret: REPLACE_ME_WITH_THE_APPSECRET\n", "apps[0].secret", "replace_me"},
+		{"change-me token", "    token: change-me\n", "apps[0].token", "change-me"},
+		{"ChangeMe token", "    token: ChangeMe\n", "apps[0].token", "changeme"},
+		{"x aes key", "    encoding_aes_key: " + strings.Repeat("x", 43) + "\n", "apps[0].encoding_aes_key", "xxx"},
+		{"XXX secret", "    secret: XXX\n", "apps[0].secret", "xxx"},
+		{"dots secret", "    secret: \"...\"\n", "apps[0].secret", "..."},
+		{"angle brackets", "    secret: <your AppSecret>\n", "apps[0].secret", "<...>"},
+		{"TODO", "    token: TODO\n", "apps[0].token", "todo"},
+		{"previous key", "    previous_encoding_aes_key: " + strings.Repeat("X", 43) + "\n", "apps[0].previous_encoding_aes_key", "xxx"},
+		{"real values", "    secret: 9f2c41d07be35a61\n", "", ""},
+		{"two x", "    secret: xx\n", "", ""},
+		{"todo inside a word", "    secret: todolist-9f2c41\n", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// The test's app has its own secret; the case's line overrides it.
+			yaml := "apps:\n  - appid: wxba5fad812f8e6fb9\n    token: AAAAA\n" + tt.yaml
+			if !strings.Contains(tt.yaml, "secret:") {
+				yaml += "    secret: 9f2c41d07be35a61\n"
+			}
+			_, err := Load(writeFile(t, "c.yaml", yaml), nil)
+			if tt.key == "" {
+				if err != nil {
+					t.Errorf("Load = %v, want nil", err)
+				}
+				return
+			}
+			want := tt.key + ": is a placeholder (\"" + tt.word + "\")"
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), want) {
+				t.Errorf("Load = %v, want ErrInvalid with %q", err, want)
+			}
+		})
+	}
+}
+
+// TestContractSampleAdminTokenRefused loads the admin token of the contract's
+// sample configuration, which must be replaced before use.
+func TestContractSampleAdminTokenRefused(t *testing.T) {
+	for _, env := range [][]string{nil, {"WXGATE_ADMIN_TOKENS=change-me"}} {
+		yaml := "admin:\n  tokens: [\"change-me\"]\n"
+		if env != nil {
+			yaml = "listen: 127.0.0.1:8080\n"
+		}
+		_, err := Load(writeFile(t, "c.yaml", yaml), env)
+		want := "admin.tokens[0]: is a placeholder (\"change-me\"); set a real token"
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), want) {
+			t.Errorf("Load(env %q) = %v, want %q", env, err, want)
+		}
+	}
+}
+
 // TestExampleLoads keeps examples/wxgate.yaml a configuration that 'wxgate
 // serve' accepts.
 func TestExampleLoads(t *testing.T) {
