@@ -374,3 +374,29 @@ func TestDistance(t *testing.T) {
 		}
 	}
 }
+
+func TestChanged(t *testing.T) {
+	base, err := Load(writeFile(t, "a.yaml", validApp), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := base
+	next.Apps = append([]App(nil), base.Apps...)
+	next.Apps[0].Token = "BBBBB"
+	next.Apps = append(next.Apps, App{AppID: "wx0123456789abcdef"})
+	next.NATS.Replicas = 3
+	got := strings.Join(base.Changed(next), " ")
+	for _, want := range []string{"nats.replicas", "apps[0].token", "apps[1].appid", "apps[1].secret"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("Changed = %q, want it to name %s", got, want)
+		}
+	}
+	for _, secret := range []string{"AAAAA", "BBBBB"} {
+		if strings.Contains(got, secret) {
+			t.Errorf("Changed = %q shows a value", got)
+		}
+	}
+	if c := base.Changed(base); len(c) != 0 {
+		t.Errorf("Changed(itself) = %q, want none", c)
+	}
+}

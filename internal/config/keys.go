@@ -335,3 +335,33 @@ func redacted(c Config) Config {
 	}
 	return c
 }
+
+// Changed lists the keys whose values differ between c and next, in the
+// documentation's spelling ("apps[1].token"), for a log line: it never shows a
+// value. Keys present in only one of them (an app added or removed) count as
+// changed.
+func (c Config) Changed(next Config) []string {
+	text := func(cfg *Config) ([]string, map[string]string) {
+		var order []string
+		m := map[string]string{}
+		for _, l := range leaves(reflect.ValueOf(cfg).Elem(), "", false) {
+			order = append(order, l.path)
+			m[l.path] = fmt.Sprintf("%#v", l.value.Interface())
+		}
+		return order, m
+	}
+	oldOrder, oldValues := text(&c)
+	newOrder, newValues := text(&next)
+	var out []string
+	for _, p := range oldOrder {
+		if v, ok := newValues[p]; !ok || v != oldValues[p] {
+			out = append(out, keyName(p))
+		}
+	}
+	for _, p := range newOrder {
+		if _, ok := oldValues[p]; !ok {
+			out = append(out, keyName(p))
+		}
+	}
+	return out
+}
