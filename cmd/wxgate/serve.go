@@ -84,6 +84,14 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	n.roles = roles{gateway: true, processor: true}
+	if n.cfg.NATS.URL == "" || n.cfg.Mongo.URI == "" {
+		// The embedded servers keep their files under data_dir: one process at a time.
+		lock, err := lockDataDir(n.cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		defer lock.Close()
+	}
 	return runNode(ctx, n, stderr)
 }
 

@@ -133,6 +133,32 @@ func runOnce(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	return code, out.String(), errb.String()
 }
 
+func TestSecondServeOnOneDataDirRefused(t *testing.T) {
+	dir := t.TempDir()
+	dataDir := filepath.Join(dir, "data")
+	first := startServe(t, "--config", serveConfig(t, dir, dataDir, appAEntry))
+
+	// Another configuration file, ports of its own, the same data_dir.
+	other := t.TempDir()
+	code, _, stderr := runOnce(t, "serve", "--config", serveConfig(t, other, dataDir, appAEntry))
+	want := fmt.Sprintf("data_dir %s is in use by another wxgate serve (pid %d", dataDir, os.Getpid())
+	if code != 1 || !strings.Contains(stderr, want) {
+		t.Errorf("second serve = exit %d, stderr:\n%s\nwant exit 1 with %q", code, stderr, want)
+	}
+	if strings.Contains(stderr, "embedded nats started") {
+		t.Errorf("the second serve started NATS before it was refused:\n%s", stderr)
+	}
+
+	if code := first.stop(); code != 0 {
+		t.Fatalf("first serve exited %d", code)
+	}
+	// The lock goes with the process that held it.
+	again := startServe(t, "--config", serveConfig(t, other, dataDir, appAEntry))
+	if code := again.stop(); code != 0 {
+		t.Errorf("serve after the first stopped exited %d", code)
+	}
+}
+
 // TestConfigErrorsBeforeAnythingStarts checks that a bad configuration exits 2
 // naming every problem, before anything is started or written.
 func TestConfigErrorsBeforeAnythingStarts(t *testing.T) {
