@@ -10,8 +10,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -179,6 +181,10 @@ func serveNode(ctx context.Context, n nodeSpec, log *slog.Logger, logw io.Writer
 		log.Warn("no apps configured: every callback is answered 404 and every send is refused", "hint", hint)
 	}
 	gin.SetMode(gin.ReleaseMode)
+	// SIGHUP is taken from here on, so it never ends the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
 	// The HTTP port is bound first: if it is taken, nothing else starts.
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -228,8 +234,9 @@ func serveNode(ctx context.Context, n nodeSpec, log *slog.Logger, logw io.Writer
 	}
 
 	pub := broker.NewPublisher(js, cfg.NATS.PublishTimeout.D())
+	var gw *gateway.Server
 	if r.gateway {
-		gw, err := gateway.New(gatewayConfig(cfg), pub, log, reg)
+		gw, err = gateway.New(gatewayConfig(cfg), pub, log, reg)
 		if err != nil {
 			return err
 		}
@@ -284,6 +291,17 @@ func serveNode(ctx context.Context, n nodeSpec, log *slog.Logger, logw io.Writer
 	if proc != nil {
 		g.Go(func() error { return proc.Run(gctx) })
 	}
+	g.Go(func() error {
+		rl := reloader{node: n, gw: gw, log: log}
+		for {
+			select {
+			case <-gctx.Done():
+				return nil
+			case <-hup:
+				rl.reload()
+			}
+		}
+	})
 	g.Go(func() error {
 		log.Info("listening", "addr", ln.Addr().String(), "gateway", r.gateway, "processor", r.processor)
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {

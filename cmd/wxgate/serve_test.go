@@ -11,6 +11,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -230,6 +233,90 @@ func TestServeWithoutConfigWarnsAndSaysStopped(t *testing.T) {
 	if last := lines[len(lines)-1]; !strings.Contains(last, `"msg":"stopped"`) || !strings.Contains(last, `"level":"INFO"`) {
 		t.Errorf("last log line = %s, want an INFO line saying it stopped", last)
 	}
+}
+
+// TestReloadAddsAppWhileServing sends SIGHUP to this process while a stream of
+// callbacks goes to app A: the reload that adds app B makes B's callbacks
+// accepted, a bad file keeps the apps in use, and A gets 200 throughout.
+func TestReloadAddsAppWhileServing(t *testing.T) {
+	dir := t.TempDir()
+	dataDir := filepath.Join(dir, "data")
+	path := serveConfig(t, dir, dataDir, appAEntry)
+	s := startServe(t, "--config", path)
+
+	if code, err := s.push(appB, tokenB, 1); err != nil || code != http.StatusNotFound {
+		t.Fatalf("push to B before the reload = %d, %v; want 404", code, err)
+	}
+
+	var sent, failed atomic.Int64
+	var firstFailure atomic.Value
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for n := 1_000_000; ; n++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			code, err := s.push(appA, tokenA, n)
+			sent.Add(1)
+			if err != nil || code != http.StatusOK {
+				failed.Add(1)
+				firstFailure.CompareAndSwap(nil, fmt.Sprintf("push %d = %d, %v", n, code, err))
+			}
+		}
+	})
+	defer func() {
+		close(stop)
+		wg.Wait()
+	}()
+	waitSent := func(n int64) {
+		t.Helper()
+		target := sent.Load() + n
+		checkfor.Eventually(t, waitTime, waitEvery, func() error {
+			if got := sent.Load(); got < target {
+				return fmt.Errorf("%d pushes to A, waiting for %d", got, target)
+			}
+			return nil
+		})
+	}
+	hup := func(msg string, before int) {
+		t.Helper()
+		if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		checkfor.Eventually(t, waitTime, waitEvery, func() error {
+			if s.count(msg) <= before {
+				return fmt.Errorf("no %q logged yet", msg)
+			}
+			return nil
+		})
+	}
+	waitSent(20)
+
+	writeConfig(t, path, strings.Replace(readFile(t, path), appAEntry, appAEntry+appBEntry, 1))
+	hup("configuration reloaded", 0)
+	if code, err := s.push(appB, tokenB, 2); err != nil || code != http.StatusOK {
+		t.Errorf("push to B after the reload = %d, %v; want 200", code, err)
+	}
+	waitSent(20)
+
+	// A bad file: B's token is a placeholder. The apps in use stay.
+	writeConfig(t, path, strings.Replace(readFile(t, path), "token: "+tokenB, "token: REPLACE_ME", 1))
+	hup("reload failed: keeping the configuration in use", 0)
+	if err := logField(s.logs.String(), "reload failed: keeping the configuration in use", "err"); !strings.Contains(err, "apps[1].token: is a placeholder") {
+		t.Errorf("the failed reload's log line says %q, want it to name apps[1].token", err)
+	}
+	if code, err := s.push(appB, tokenB, 3); err != nil || code != http.StatusOK {
+		t.Errorf("push to B after a bad reload = %d, %v; want 200 (old apps kept)", code, err)
+	}
+	waitSent(20)
+
+	if failed.Load() != 0 {
+		t.Errorf("%d of %d pushes to A failed across the reloads; first: %v", failed.Load(), sent.Load(), firstFailure.Load())
+	}
+	t.Logf("%d pushes to A across two reloads", sent.Load())
 }
 
 func readFile(t *testing.T, path string) string {
