@@ -45,6 +45,8 @@ type harness struct {
 	t    *testing.T
 	nats *natstest.Server
 	url  string
+	gw   *gateway.Server
+	logs *lockedBuffer // the gateway's log, as text
 }
 
 // newHarness runs a real gateway over HTTP in front of a real embedded JetStream.
@@ -73,7 +75,8 @@ func newHarnessConfig(t *testing.T, cfg gateway.Config) *harness {
 	if cfg.PublishTimeout == 0 {
 		cfg.PublishTimeout = 500 * time.Millisecond
 	}
-	gw, err := gateway.New(cfg, broker.NewPublisher(js, 500*time.Millisecond), slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	logs := &lockedBuffer{}
+	gw, err := gateway.New(cfg, broker.NewPublisher(js, 500*time.Millisecond), slog.New(slog.NewTextHandler(logs, nil)), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatalf("gateway.New: %v", err)
 	}
@@ -81,7 +84,7 @@ func newHarnessConfig(t *testing.T, cfg gateway.Config) *harness {
 	gw.Register(r)
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
-	return &harness{t: t, nats: ns, url: srv.URL}
+	return &harness{t: t, nats: ns, url: srv.URL, gw: gw, logs: logs}
 }
 
 func (h *harness) post(appID, query string, body []byte) (int, string) {

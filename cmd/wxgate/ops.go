@@ -86,11 +86,8 @@ func (o ops) flags(synopsis string, stderr io.Writer) *opsFlags {
 func (f *opsFlags) parse(args []string) ([]string, error) {
 	var pos []string
 	for {
-		if err := f.fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, fmt.Errorf("%w: see the flags above", errUsage)
-			}
-			return nil, fmt.Errorf("%w: %v", errUsage, err)
+		if err := parseFlags(f.fs, args); err != nil {
+			return nil, err
 		}
 		rest := f.fs.Args()
 		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
