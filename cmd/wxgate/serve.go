@@ -191,7 +191,7 @@ func runNode(ctx context.Context, cfg config.Config, r roles, logw io.Writer) er
 		for _, a := range cfg.Apps {
 			appIDs = append(appIDs, a.AppID)
 		}
-		admin.New(admin.Config{Tokens: cfg.Admin.Tokens, AppIDs: appIDs}, proc, templates, log).Register(engine)
+		admin.New(admin.Config{Tokens: adminTokens(cfg.Admin.Tokens), AppIDs: appIDs}, proc, templates, log).Register(engine)
 	}
 	gateway.RegisterHealth(engine, checks, reg)
 
@@ -269,6 +269,16 @@ func openStore(ctx context.Context, cfg config.Config, log, storeLog *slog.Logge
 			emb.Close()
 		}
 	}, nil
+}
+
+// adminTokens turns the configured admin tokens into the API's: each has the
+// role admin on all apps.
+func adminTokens(secrets []string) []admin.Token {
+	out := make([]admin.Token, len(secrets))
+	for i, s := range secrets {
+		out[i] = admin.Token{Name: fmt.Sprintf("admin.tokens[%d]", i), Secret: s, Role: admin.RoleAdmin, Apps: []string{admin.AllApps}}
+	}
+	return out
 }
 
 func wechatApps(cfg config.Config) []wechat.App {

@@ -39,9 +39,12 @@ const (
 
 // Options configures Start; zero fields take the defaults above.
 type Options struct {
-	// Tokens are the accepted bearer tokens; nil means []string{Token}, and an
-	// empty non-nil slice configures none.
+	// Tokens are accepted bearer tokens with the role admin on all apps,
+	// named as the configuration names bare tokens (admin.tokens[0], ...);
+	// nil means []string{Token}, and an empty non-nil slice configures none.
 	Tokens []string
+	// Scoped are further accepted tokens, each with its own name and scope.
+	Scoped []admin.Token
 	// AppIDs are the served apps; nil means []string{AppID}.
 	AppIDs []string
 	// Templates is passed to admin.New.
@@ -91,7 +94,12 @@ func Start(t testing.TB, o Options) *Server {
 
 	gin.SetMode(gin.ReleaseMode)
 	engine := gin.New()
-	admin.New(admin.Config{Tokens: o.Tokens, AppIDs: o.AppIDs}, proc, o.Templates, logger).Register(engine)
+	tokens := make([]admin.Token, 0, len(o.Tokens)+len(o.Scoped))
+	for i, tok := range o.Tokens {
+		tokens = append(tokens, admin.Token{Name: fmt.Sprintf("admin.tokens[%d]", i), Secret: tok, Role: admin.RoleAdmin, Apps: []string{admin.AllApps}})
+	}
+	tokens = append(tokens, o.Scoped...)
+	admin.New(admin.Config{Tokens: tokens, AppIDs: o.AppIDs}, proc, o.Templates, logger).Register(engine)
 	hs := httptest.NewServer(engine)
 	t.Cleanup(hs.Close)
 	return &Server{URL: hs.URL, Store: st, Proc: proc, JS: js, t: t}
