@@ -191,7 +191,11 @@ func runNode(ctx context.Context, cfg config.Config, r roles, logw io.Writer) er
 		for _, a := range cfg.Apps {
 			appIDs = append(appIDs, a.AppID)
 		}
-		admin.New(admin.Config{Tokens: adminTokens(cfg.Admin.Tokens), AppIDs: appIDs}, proc, templates, log).Register(engine)
+		adminToks, err := adminTokens(cfg.Admin.Tokens)
+		if err != nil {
+			return err
+		}
+		admin.New(admin.Config{Tokens: adminToks, AppIDs: appIDs}, proc, templates, log).Register(engine)
 	}
 	gateway.RegisterHealth(engine, checks, reg)
 
@@ -271,14 +275,17 @@ func openStore(ctx context.Context, cfg config.Config, log, storeLog *slog.Logge
 	}, nil
 }
 
-// adminTokens turns the configured admin tokens into the API's: each has the
-// role admin on all apps.
-func adminTokens(secrets []string) []admin.Token {
-	out := make([]admin.Token, len(secrets))
-	for i, s := range secrets {
-		out[i] = admin.Token{Name: fmt.Sprintf("admin.tokens[%d]", i), Secret: s, Role: admin.RoleAdmin, Apps: []string{admin.AllApps}}
+// adminTokens turns the configured admin tokens into the API's.
+func adminTokens(cts []config.AdminToken) ([]admin.Token, error) {
+	out := make([]admin.Token, 0, len(cts))
+	for i, t := range cts {
+		role, err := admin.ParseRole(t.Role)
+		if err != nil {
+			return nil, fmt.Errorf("%w: admin.tokens[%d].role: %v", config.ErrInvalid, i, err)
+		}
+		out = append(out, admin.Token{Name: t.Name, Secret: t.Token, Role: role, Apps: t.Apps})
 	}
-	return out
+	return out, nil
 }
 
 func wechatApps(cfg config.Config) []wechat.App {

@@ -63,12 +63,6 @@ type Mongo struct {
 	PostgreSQLURL string `yaml:"postgresql_url" secret:"true"`
 }
 
-// Admin configures the operator API under /v1.
-type Admin struct {
-	// Tokens are the bearer tokens accepted by /v1.
-	Tokens []string `yaml:"tokens" secret:"true"`
-}
-
 // Callback configures the WeChat push URL.
 type Callback struct {
 	// MaxSkew rejects pushes whose timestamp is further from now; 0 disables the check.
@@ -213,11 +207,6 @@ func (c *Config) validate() error {
 	if c.Mongo.URI != "" && !strings.HasPrefix(c.Mongo.URI, "mongodb://") && !strings.HasPrefix(c.Mongo.URI, "mongodb+srv://") {
 		return bad("mongo.uri", "must start with mongodb:// or mongodb+srv://")
 	}
-	for i, t := range c.Admin.Tokens {
-		if len(t) < 8 {
-			return bad(fmt.Sprintf("admin.tokens[%d]", i), "must be at least 8 characters")
-		}
-	}
 	if c.Callback.MaxSkew < 0 {
 		return bad("callback.max_skew", "must not be negative")
 	}
@@ -273,6 +262,9 @@ func (c *Config) validate() error {
 		default:
 			return bad(key("token_api"), "must be stable_token or token")
 		}
+	}
+	if err := c.validateTokens(); err != nil {
+		return err
 	}
 	c.DataDir = filepath.Clean(c.DataDir)
 	return nil

@@ -74,7 +74,7 @@ admin:
 		{"apps[0].api_base", cfg.Apps[0].APIBase, "https://api.weixin.qq.com"},
 		{"apps[0].token_api", cfg.Apps[0].TokenAPI, "stable_token"},
 		{"apps[1].appid", cfg.Apps[1].AppID, "wx0123456789abcdef"},
-		{"admin.tokens", strings.Join(cfg.Admin.Tokens, "|"), "aaaaaaaa1|bbbbbbbb2|cccccccc3"},
+		{"admin.tokens", summarizeTokens(cfg.Admin.Tokens), "admin.tokens[0]=aaaaaaaa1/admin/* admin.tokens[1]=bbbbbbbb2/admin/* admin.tokens[2]=cccccccc3/admin/*"},
 	}
 	for _, c := range checks {
 		if c.got != c.want {

@@ -68,7 +68,7 @@ var appIndexPattern = regexp.MustCompile(`^apps\.([0-9]+)\.`)
 // reads the secret from that file. Apps named only here are added. Errors name
 // the key and, through origin, where it came from.
 func apply(cfg *Config, values map[string]string, origin func(key string) string) error {
-	maxApp := -1
+	maxApp, maxToken := -1, -1
 	for k := range values {
 		if m := appIndexPattern.FindStringSubmatch(k); m != nil {
 			n, err := strconv.Atoi(m[1])
@@ -77,9 +77,23 @@ func apply(cfg *Config, values map[string]string, origin func(key string) string
 			}
 			maxApp = max(maxApp, n)
 		}
+		if m := tokenIndexPattern.FindStringSubmatch(k); m != nil {
+			n, err := strconv.Atoi(m[1])
+			if err != nil || n >= 1000 {
+				return fmt.Errorf("%w: %s: token index out of range", ErrInvalid, origin(k))
+			}
+			maxToken = max(maxToken, n)
+		}
 	}
 	for len(cfg.Apps) <= maxApp {
 		cfg.Apps = append(cfg.Apps, App{})
+	}
+	bare, err := bareTokens(cfg, values, origin)
+	if err != nil {
+		return err
+	}
+	for len(cfg.Admin.Tokens) <= maxToken {
+		cfg.Admin.Tokens = append(cfg.Admin.Tokens, AdminToken{})
 	}
 	byPath := map[string]leaf{}
 	for _, l := range leaves(reflect.ValueOf(cfg).Elem(), "", false) {
@@ -92,6 +106,9 @@ func apply(cfg *Config, values map[string]string, origin func(key string) string
 	sort.Strings(keys)
 	for _, k := range keys {
 		v := values[k]
+		if bare && (k == tokensKey || k == tokensKey+fileSuffix) {
+			continue // read by bareTokens
+		}
 		if l, ok := byPath[k]; ok {
 			if err := set(l.value, v); err != nil {
 				return fmt.Errorf("%w: %s: %v", ErrInvalid, origin(k), err)
@@ -130,6 +147,9 @@ func envValues(cfg *Config, environ []string) map[string]string {
 			known[envName(l.path+fileSuffix)] = l.path + fileSuffix
 		}
 	}
+	// The older form of admin.tokens, a list of bare tokens (see bareTokens).
+	known[envName(tokensKey)] = tokensKey
+	known[envName(tokensKey+fileSuffix)] = tokensKey + fileSuffix
 	out := map[string]string{}
 	for _, kv := range environ {
 		k, v, ok := strings.Cut(kv, "=")
@@ -141,6 +161,9 @@ func envValues(cfg *Config, environ []string) map[string]string {
 		} else if m := envAppPattern.FindStringSubmatch(k); m != nil {
 			// An app that exists only in the environment: map its field by name.
 			out["apps."+m[1]+"."+strings.ToLower(m[2])] = v
+		} else if m := envTokenPattern.FindStringSubmatch(k); m != nil {
+			// Likewise an admin token.
+			out["admin.tokens."+m[1]+"."+strings.ToLower(m[2])] = v
 		}
 	}
 	return out
@@ -227,7 +250,7 @@ func flatten(n *yaml.Node, path string, out map[string]string) error {
 // redacted returns a copy of c with every non-empty secret replaced.
 func redacted(c Config) Config {
 	c.Apps = append([]App(nil), c.Apps...)
-	c.Admin.Tokens = append([]string(nil), c.Admin.Tokens...)
+	c.Admin.Tokens = append([]AdminToken(nil), c.Admin.Tokens...)
 	for _, l := range leaves(reflect.ValueOf(&c).Elem(), "", false) {
 		if !l.secret {
 			continue
