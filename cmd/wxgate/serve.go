@@ -195,7 +195,7 @@ func runNode(ctx context.Context, cfg config.Config, r roles, logw io.Writer) er
 		if err != nil {
 			return err
 		}
-		admin.New(admin.Config{Tokens: adminToks, AppIDs: appIDs}, proc, templates, log).Register(engine)
+		admin.New(admin.Config{Tokens: adminToks, AppIDs: appIDs}, proc, templates, st, log).Register(engine)
 	}
 	gateway.RegisterHealth(engine, checks, reg)
 

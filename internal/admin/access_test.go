@@ -114,7 +114,15 @@ func TestScopes(t *testing.T) {
 		{http.MethodPost, "/v1/dlq/{id}/redrive", "admin on *",
 			[7]int{401, 403, 403, 403, 403, 403, 202},
 			func() string { return "/v1/dlq/" + dl.ID + "/redrive" }, ""},
+		{http.MethodGet, "/v1/audit", "admin on *",
+			[7]int{401, 403, 403, 403, 403, 403, 200},
+			func() string { return "/v1/audit" }, ""},
 	}
+	type recorded struct {
+		token, method, route string
+		status               int
+	}
+	var wantRecords []recorded
 	for _, rt := range routes {
 		for i, want := range rt.want {
 			who, secret := "no token", ""
@@ -125,6 +133,9 @@ func TestScopes(t *testing.T) {
 				r := call(t, s, rt.method, rt.path(), secret, rt.body)
 				if r.status != want {
 					t.Fatalf("%s %s as %s = %d %s, want %d", rt.method, rt.route, who, r.status, r.body, want)
+				}
+				if rt.method != http.MethodGet && secret != "" {
+					wantRecords = append(wantRecords, recorded{who, rt.method, rt.route, want})
 				}
 				if want != http.StatusForbidden {
 					return
@@ -141,6 +152,27 @@ func TestScopes(t *testing.T) {
 		}
 	}
 
+	// Every state-changing call with a valid token is recorded, once, and
+	// nothing else is: neither the reads nor the calls without a token.
+	var got []recorded
+	for _, rec := range listAudit(t, s, "") {
+		got = append(got, recorded{rec.TokenName, rec.Method, rec.Route, rec.Status})
+	}
+	if len(got) != len(wantRecords) {
+		t.Errorf("%d audit records, want %d:\ngot  %v\nwant %v", len(got), len(wantRecords), got, wantRecords)
+	}
+	counts := map[recorded]int{}
+	for _, r := range wantRecords {
+		counts[r]++
+	}
+	for _, r := range got {
+		counts[r]--
+	}
+	for r, n := range counts {
+		if n != 0 {
+			t.Errorf("audit record %+v: %d more expected than found", r, n)
+		}
+	}
 }
 
 // TestScopeOfAnUnservedApp: a token scoped to some apps learns nothing about

@@ -1,7 +1,7 @@
 // Package admin serves wxgate's admin HTTP API under /v1: send requests,
-// message status, the consent ledger, the events audit trail and dead letters.
-// Every request needs a bearer token whose scope, a role on some apps, covers
-// its route.
+// message status, the consent ledger, the events audit trail, dead letters,
+// and the audit log of the API's own state-changing calls. Every request
+// needs a bearer token whose scope, a role on some apps, covers its route.
 package admin
 
 import (
@@ -65,6 +65,7 @@ const maxBody = 64 << 10
 type API struct {
 	svc       Service
 	templates Templates
+	audit     AuditLog
 	log       *slog.Logger
 	// grants are the accepted tokens, kept as SHA-256 digests: comparing
 	// digests takes the same time whatever the lengths of the token and the guess.
@@ -75,14 +76,16 @@ type API struct {
 	sends  *schemas.Validator
 }
 
-// New returns the API. A token that cannot be accepted (no name, no secret, an
+// New returns the API; audit keeps the record of its state-changing calls and
+// must not be nil. A token that cannot be accepted (no name, no secret, an
 // unknown role, a malformed hash) is left out and logged, so that a bad
 // entry never opens the API. Tokens should differ: of two entries with the
 // same token, the last one counts.
-func New(cfg Config, svc Service, templates Templates, logger *slog.Logger) *API {
+func New(cfg Config, svc Service, templates Templates, audit AuditLog, logger *slog.Logger) *API {
 	a := &API{
 		svc:       svc,
 		templates: templates,
+		audit:     audit,
 		log:       logger,
 		scopes:    map[string]routeScope{},
 		apps:      make(map[string]bool, len(cfg.AppIDs)),
@@ -128,13 +131,15 @@ func (a *API) routes() []route {
 		{http.MethodGet, "/apps/:appid/events", RoleRead, a.listEvents},
 		{http.MethodGet, "/dlq", RoleAdmin, a.listDeadLetters},
 		{http.MethodPost, "/dlq/:id/redrive", RoleAdmin, a.redrive},
+		{http.MethodGet, "/audit", RoleAdmin, a.listAudit},
 	}
 }
 
 // Register mounts the /v1 routes on r. Every request is authenticated, then
-// authorized.
+// recorded in the audit log if it may change state, then authorized, so that
+// a refused attempt is recorded too.
 func (a *API) Register(r gin.IRouter) {
-	v1 := r.Group(prefix, a.authenticate, a.authorize)
+	v1 := r.Group(prefix, a.authenticate, a.record, a.authorize)
 	for _, rt := range a.routes() {
 		v1.Handle(rt.method, rt.path, a.handle(rt.h))
 	}

@@ -34,7 +34,7 @@ func TestLookup(t *testing.T) {
 		Token{Name: "", Secret: "nameless-token", Role: RoleAdmin, Apps: []string{AllApps}},
 		Token{Name: "no-role", Secret: "roleless-token", Apps: []string{AllApps}},
 	)
-	a := New(Config{Tokens: tokens}, nil, nil, discard)
+	a := New(Config{Tokens: tokens}, nil, nil, nil, discard)
 	tests := []struct {
 		header string
 		want   string // the grant's name; "" for none
@@ -62,7 +62,7 @@ func TestLookup(t *testing.T) {
 			t.Errorf("lookup(%q) = %q, want %q", tt.header, got, tt.want)
 		}
 	}
-	none := New(Config{Tokens: adminTokens("")}, nil, nil, discard)
+	none := New(Config{Tokens: adminTokens("")}, nil, nil, nil, discard)
 	for _, h := range []string{"Bearer ", "Bearer x", ""} {
 		if none.lookup(h) != nil {
 			t.Errorf("with no tokens, lookup(%q) found one", h)
@@ -116,6 +116,18 @@ func TestParseRole(t *testing.T) {
 	}
 }
 
+func TestRoutePattern(t *testing.T) {
+	for in, want := range map[string]string{
+		"/v1/apps/:appid/messages/:id/resend": "/v1/apps/{appid}/messages/{id}/resend",
+		"/v1/dlq":                             "/v1/dlq",
+		"":                                    "",
+	} {
+		if got := routePattern(in); got != want {
+			t.Errorf("routePattern(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 // TestRouteWithoutScopeNeedsAdmin: a route mounted without an entry in the
 // table of scopes needs admin on all apps, so that a route added carelessly
 // is closed to every other token.
@@ -123,7 +135,7 @@ func TestRouteWithoutScopeNeedsAdmin(t *testing.T) {
 	a := New(Config{Tokens: []Token{
 		{Name: "app-admin", Secret: "app-admin-token", Role: RoleAdmin, Apps: []string{"wx1"}},
 		{Name: "all-admin", Secret: "all-admin-token", Role: RoleAdmin, Apps: []string{AllApps}},
-	}}, nil, nil, discard)
+	}}, nil, nil, nil, discard)
 	gin.SetMode(gin.ReleaseMode)
 	engine := gin.New()
 	engine.GET("/v1/apps/:appid/extra", a.authenticate, a.authorize, func(c *gin.Context) { c.Status(http.StatusNoContent) })
@@ -148,7 +160,7 @@ func TestRouteWithoutScopeNeedsAdmin(t *testing.T) {
 }
 
 func BenchmarkLookup(b *testing.B) {
-	a := New(Config{Tokens: adminTokens("token-one-0123456789", "token-two-0123456789", "token-three-0123456789")}, nil, nil, discard)
+	a := New(Config{Tokens: adminTokens("token-one-0123456789", "token-two-0123456789", "token-three-0123456789")}, nil, nil, nil, discard)
 	for b.Loop() {
 		a.lookup("Bearer token-three-0123456789")
 	}
