@@ -113,7 +113,7 @@ func TestConfigCheck(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("config check (good) = exit %d, stderr:\n%s", code, stderr)
 	}
-	for _, want := range []string{"appid: " + appA, "secret: REDACTED", "token: REDACTED", "- REDACTED"} {
+	for _, want := range []string{"appid: " + appA, "secret: REDACTED", "token: REDACTED", "token: REDACTED"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("config check output lacks %q:\n%s", want, stdout)
 		}
@@ -133,7 +133,7 @@ func TestConfigCheck(t *testing.T) {
 	for _, want := range []string{
 		"\n  apps[0].encodingaeskey: unknown key; did you mean apps[0].encoding_aes_key?",
 		"\n  listen: must be host:port",
-		"\n  admin.tokens[0]: is a placeholder",
+		"\n  admin.tokens[0].token: is a placeholder",
 		"\n  apps[0].secret: is required",
 	} {
 		if !strings.Contains(stderr, want) {

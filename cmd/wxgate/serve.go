@@ -278,7 +278,11 @@ func serveNode(ctx context.Context, n nodeSpec, log *slog.Logger, logw io.Writer
 		for _, a := range cfg.Apps {
 			appIDs = append(appIDs, a.AppID)
 		}
-		admin.New(admin.Config{Tokens: cfg.Admin.Tokens, AppIDs: appIDs}, proc, templates, log).Register(engine)
+		adminToks, err := adminTokens(cfg.Admin.Tokens)
+		if err != nil {
+			return err
+		}
+		admin.New(admin.Config{Tokens: adminToks, AppIDs: appIDs}, proc, templates, st, log).Register(engine)
 	}
 	gateway.RegisterHealth(engine, checks, reg)
 
@@ -372,6 +376,19 @@ func durations(ds []config.Duration) []time.Duration {
 		out[i] = d.D()
 	}
 	return out
+}
+
+// adminTokens turns the configured admin tokens into the API's.
+func adminTokens(cts []config.AdminToken) ([]admin.Token, error) {
+	out := make([]admin.Token, 0, len(cts))
+	for i, t := range cts {
+		role, err := admin.ParseRole(t.Role)
+		if err != nil {
+			return nil, fmt.Errorf("%w: admin.tokens[%d].role: %v", config.ErrInvalid, i, err)
+		}
+		out = append(out, admin.Token{Name: t.Name, Secret: t.Token, Role: role, Apps: t.Apps})
+	}
+	return out, nil
 }
 
 func wechatApps(cfg config.Config) []wechat.App {

@@ -177,7 +177,7 @@ func TestConfigErrorsBeforeAnythingStarts(t *testing.T) {
 			[]string{
 				"\n  apps[0].encodingaeskey: unknown key; did you mean apps[0].encoding_aes_key?",
 				"\n  apps[0].secret: is set together with apps[0].secret_file",
-				"\n  admin.tokens[0]: is a placeholder (\"change-me\"); set a real token",
+				"\n  admin.tokens[0].token: is a placeholder (\"change-me\"); set a real token",
 				"\n  nats.replicas: must be between 1 and 5",
 			}},
 		{"gateway", "gateway", "apps:\n  - appid: wxba5fad812f8e6fb9\n    token: \"\"\n",

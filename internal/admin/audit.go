@@ -170,6 +170,7 @@ func (a *API) redrive(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	auditApp(c, d.AppID)
 	c.JSON(http.StatusAccepted, viewDeadLetter(d))
 	return nil
 }

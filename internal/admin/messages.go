@@ -41,6 +41,8 @@ func (a *API) sendMessage(c *gin.Context) error {
 	if errs := a.sends.Check(&req, a.template(c, appID, req.TemplateID)); len(errs) > 0 {
 		return invalidRequest(errs...)
 	}
+	auditTarget(c, targetToUser, req.ToUser)
+	auditTarget(c, targetTemplateID, req.TemplateID)
 	m, err := a.svc.RequestSend(c.Request.Context(), appID, &req, key)
 	if err != nil && !errors.Is(err, processor.ErrDuplicateRequest) {
 		return err
@@ -48,6 +50,7 @@ func (a *API) sendMessage(c *gin.Context) error {
 	if m == nil {
 		return fmt.Errorf("request send: no message returned (err %v)", err)
 	}
+	auditTarget(c, targetID, m.ID)
 	c.Header("Location", "/v1/apps/"+appID+"/messages/"+m.ID)
 	c.JSON(http.StatusAccepted, Accepted{ID: m.ID, Status: m.Status})
 	return nil

@@ -69,12 +69,6 @@ type Mongo struct {
 	PostgreSQLURL string `yaml:"postgresql_url" secret:"true"`
 }
 
-// Admin configures the operator API under /v1.
-type Admin struct {
-	// Tokens are the bearer tokens accepted by /v1.
-	Tokens []string `yaml:"tokens" secret:"true"`
-}
-
 // Callback configures the WeChat push URL.
 type Callback struct {
 	// MaxSkew rejects pushes whose timestamp is further from now; 0 disables the check.
@@ -271,11 +265,7 @@ func (c *Config) validate(ps *problems) {
 	if c.Mongo.URI != "" && !strings.HasPrefix(c.Mongo.URI, "mongodb://") && !strings.HasPrefix(c.Mongo.URI, "mongodb+srv://") {
 		bad("mongo.uri", "must start with mongodb:// or mongodb+srv://")
 	}
-	for i, t := range c.Admin.Tokens {
-		if len(t) < 8 {
-			bad(fmt.Sprintf("admin.tokens[%d]", i), "must be at least 8 characters")
-		}
-	}
+	c.validateTokens(bad)
 	if c.Callback.MaxSkew < 0 {
 		bad("callback.max_skew", "must not be negative")
 	}

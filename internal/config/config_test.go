@@ -78,7 +78,7 @@ apps:
 		{"apps[0].api_base", cfg.Apps[0].APIBase, "https://api.weixin.qq.com"},
 		{"apps[0].token_api", cfg.Apps[0].TokenAPI, "stable_token"},
 		{"apps[1].appid", cfg.Apps[1].AppID, "wx0123456789abcdef"},
-		{"admin.tokens", strings.Join(cfg.Admin.Tokens, "|"), "aaaaaaaa1|bbbbbbbb2|cccccccc3"},
+		{"admin.tokens", summarizeTokens(cfg.Admin.Tokens), "admin.tokens[0]=aaaaaaaa1/admin/* admin.tokens[1]=bbbbbbbb2/admin/* admin.tokens[2]=cccccccc3/admin/*"},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -186,7 +186,7 @@ apps:
 		"WXGATE_NATS_REPLICA",
 		"listen",
 		"nats.replicas",
-		"admin.tokens[0]",
+		"admin.tokens[0].token",
 		"apps[1].appid",
 		"apps[1].token",
 	}
@@ -319,7 +319,7 @@ func TestContractSampleAdminTokenRefused(t *testing.T) {
 			yaml = "listen: 127.0.0.1:8080\n"
 		}
 		_, err := Load(writeFile(t, "c.yaml", yaml), env)
-		want := "admin.tokens[0]: is a placeholder (\"change-me\"); set a real token"
+		want := "admin.tokens[0].token: is a placeholder (\"change-me\"); set a real token"
 		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), want) {
 			t.Errorf("Load(env %q) = %v, want %q", env, err, want)
 		}

@@ -71,7 +71,7 @@ const maxApps = 1000
 // reads the secret from that file. Apps named only here are added. Problems name
 // the key and, through origin, where it came from.
 func apply(cfg *Config, values map[string]string, origin func(key string) string, ps *problems) {
-	maxApp := -1
+	maxApp, maxToken := -1, -1
 	for k := range values {
 		if m := appIndexPattern.FindStringSubmatch(k); m != nil {
 			n, err := strconv.Atoi(m[1])
@@ -80,9 +80,20 @@ func apply(cfg *Config, values map[string]string, origin func(key string) string
 			}
 			maxApp = max(maxApp, n)
 		}
+		if m := tokenIndexPattern.FindStringSubmatch(k); m != nil {
+			n, err := strconv.Atoi(m[1])
+			if err != nil || n >= 1000 {
+				continue // reported below as an unknown key
+			}
+			maxToken = max(maxToken, n)
+		}
 	}
 	for len(cfg.Apps) <= maxApp {
 		cfg.Apps = append(cfg.Apps, App{})
+	}
+	bare := bareTokens(cfg, values, origin, ps)
+	for len(cfg.Admin.Tokens) <= maxToken {
+		cfg.Admin.Tokens = append(cfg.Admin.Tokens, AdminToken{})
 	}
 	byPath := map[string]leaf{}
 	for _, l := range leaves(reflect.ValueOf(cfg).Elem(), "", false) {
@@ -95,6 +106,9 @@ func apply(cfg *Config, values map[string]string, origin func(key string) string
 	sort.Strings(keys)
 	for _, k := range keys {
 		v := values[k]
+		if bare && (k == tokensKey || k == tokensKey+fileSuffix) {
+			continue // read by bareTokens
+		}
 		if l, ok := byPath[k]; ok {
 			if _, both := values[k+fileSuffix]; both && l.secret {
 				// The value is still set, so that the one problem is not
@@ -190,6 +204,9 @@ func envValues(cfg *Config, environ []string, ps *problems) map[string]string {
 	for _, f := range appFields() {
 		fields[f] = true
 	}
+	// The older form of admin.tokens, a list of bare tokens (see bareTokens).
+	known[envName(tokensKey)] = tokensKey
+	known[envName(tokensKey+fileSuffix)] = tokensKey + fileSuffix
 	out := map[string]string{}
 	var unknown []string
 	for _, kv := range environ {
@@ -199,6 +216,11 @@ func envValues(cfg *Config, environ []string, ps *problems) map[string]string {
 		}
 		if path, ok := known[k]; ok {
 			out[path] = v
+			continue
+		}
+		// An admin token that exists only in the environment, likewise.
+		if m := envTokenPattern.FindStringSubmatch(k); m != nil {
+			out["admin.tokens."+m[1]+"."+strings.ToLower(m[2])] = v
 			continue
 		}
 		// An app that exists only in the environment: map its field by name.
@@ -326,7 +348,7 @@ func flatten(n *yaml.Node, path string, out map[string]string, ps *problems) {
 // redacted returns a copy of c with every non-empty secret replaced.
 func redacted(c Config) Config {
 	c.Apps = append([]App(nil), c.Apps...)
-	c.Admin.Tokens = append([]string(nil), c.Admin.Tokens...)
+	c.Admin.Tokens = append([]AdminToken(nil), c.Admin.Tokens...)
 	for _, l := range leaves(reflect.ValueOf(&c).Elem(), "", false) {
 		if !l.secret {
 			continue

@@ -65,7 +65,7 @@ func (c *Config) checkPlaceholders(ps *problems) {
 }
 
 func placeholderWhy(path, word string) string {
-	if path == "admin.tokens" {
+	if strings.HasPrefix(path, "admin.tokens.") {
 		return fmt.Sprintf("is a placeholder (%q); set a real token, such as the output of 'openssl rand -hex 24'", word)
 	}
 	return fmt.Sprintf("is a placeholder (%q); set the real value", word)
