@@ -3,7 +3,12 @@ GO       ?= go
 FUZZTIME ?= 20s
 CONFIG   ?= examples/wxgate.yaml
 
-.PHONY: help run sim build test fuzz bench bench-gateway bench-store bench-serve lint
+# staticcheck is pinned (v0.8.2 is release 2026.2.2) and installed under bin/,
+# one directory per version, so that changing the pin installs the new release.
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK         := $(CURDIR)/bin/staticcheck-$(STATICCHECK_VERSION)/staticcheck
+
+.PHONY: help run sim build test fuzz bench bench-gateway bench-store bench-serve lint golangci
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -17,7 +22,7 @@ sim: ## run the WeChat simulator for the apps of $(CONFIG) on 127.0.0.1:9090
 build: ## build bin/wxgate
 	$(GO) build -trimpath -o bin/wxgate ./cmd/wxgate
 
-test: ## run the whole test suite with the race detector (what CI runs)
+test: ## run the whole test suite with the race detector (what CI runs after lint)
 	$(GO) test -race ./...
 
 fuzz: ## run every fuzz target for $(FUZZTIME)
@@ -41,7 +46,13 @@ bench-store: ## processor benchmarks (events at 1k and 100k documents vs raw ups
 	$(GO) test -run '^$$' -bench 'BenchmarkEventsApplied|BenchmarkSends' -benchtime 2000x -timeout 60m ./processor/
 	BENCH='BenchmarkEventsApplied|BenchmarkSends' BENCHTIME=2000x bash bench/store/postgres.sh
 
-lint: ## gofmt, go vet, and golangci-lint when it is installed
+lint: $(STATICCHECK) ## gofmt, go vet and staticcheck (pinned), as CI runs them
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 	$(GO) vet ./...
+	$(STATICCHECK) ./...
+
+golangci: ## golangci-lint with .golangci.yml, when it is installed
 	@if command -v golangci-lint >/dev/null; then golangci-lint run; else echo "golangci-lint not installed; skipped"; fi
+
+$(STATICCHECK):
+	GOBIN=$(dir $@) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

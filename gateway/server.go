@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -47,6 +48,10 @@ type Config struct {
 	Clock func() time.Time
 }
 
+// maxLoggedAppID bounds an appid from a request path in the log: real ones
+// are 18 bytes, a made-up one may be anything.
+const maxLoggedAppID = 64
+
 // Errors the gateway maps to statuses; crypto and schemas sentinels are mapped too.
 var (
 	errUnknownApp  = errors.New("unknown appid")
@@ -56,9 +61,12 @@ var (
 )
 
 // Server serves the WeChat push URL of every configured app. It is safe for
-// concurrent use; its configuration is fixed at construction.
+// concurrent use; its apps may be replaced while it serves (SetApps), the rest
+// of its configuration is fixed at construction.
 type Server struct {
-	apps           map[string]app
+	// apps is replaced whole by SetApps and never changed in place, so a
+	// request reads it without a lock.
+	apps           atomic.Pointer[map[string]app]
 	pub            Publisher
 	log            *slog.Logger
 	metrics        *metrics
@@ -78,7 +86,6 @@ type app struct {
 // registered on reg.
 func New(cfg Config, pub Publisher, logger *slog.Logger, reg prometheus.Registerer) (*Server, error) {
 	s := &Server{
-		apps:           make(map[string]app, len(cfg.Apps)),
 		pub:            pub,
 		log:            logger,
 		maxSkew:        cfg.MaxSkew,
@@ -95,16 +102,8 @@ func New(cfg Config, pub Publisher, logger *slog.Logger, reg prometheus.Register
 	if s.publishTimeout <= 0 {
 		s.publishTimeout = 2 * time.Second
 	}
-	for _, a := range cfg.Apps {
-		x := app{AppID: a.AppID, Token: a.Token}
-		if a.EncodingAESKey != "" {
-			c, err := crypto.NewCipher(a.AppID, a.EncodingAESKey, a.PreviousEncodingAESKey)
-			if err != nil {
-				return nil, fmt.Errorf("gateway: app %s: %w", a.AppID, err)
-			}
-			x.Cipher = c
-		}
-		s.apps[a.AppID] = x
+	if err := s.SetApps(cfg.Apps); err != nil {
+		return nil, err
 	}
 	m, err := newMetrics(reg)
 	if err != nil {
@@ -120,8 +119,33 @@ func (s *Server) Register(r gin.IRouter) {
 	r.POST("/wechat/:appid", s.handle(s.receive))
 }
 
+// SetApps replaces the apps the gateway serves, all at once: adding, removing
+// and re-keying apps. A request uses either the old apps or the new ones, never
+// a mix, and requests under way finish with the apps they started with, so no
+// callback is dropped. If an app's key is unusable, SetApps returns the error
+// and the apps stay as they were. It is safe to call while serving.
+func (s *Server) SetApps(apps []App) error {
+	table := make(map[string]app, len(apps))
+	for _, a := range apps {
+		if _, dup := table[a.AppID]; dup {
+			return fmt.Errorf("gateway: app %s: listed twice", a.AppID)
+		}
+		x := app{AppID: a.AppID, Token: a.Token}
+		if a.EncodingAESKey != "" {
+			c, err := crypto.NewCipher(a.AppID, a.EncodingAESKey, a.PreviousEncodingAESKey)
+			if err != nil {
+				return fmt.Errorf("gateway: app %s: %w", a.AppID, err)
+			}
+			x.Cipher = c
+		}
+		table[a.AppID] = x
+	}
+	s.apps.Store(&table)
+	return nil
+}
+
 func (s *Server) app(appID string) (app, error) {
-	a, ok := s.apps[appID]
+	a, ok := (*s.apps.Load())[appID]
 	if !ok {
 		return app{}, errUnknownApp
 	}
@@ -137,13 +161,16 @@ func (s *Server) handle(h func(*gin.Context) (string, error)) gin.HandlerFunc {
 		appID := c.Param("appid")
 		event, err := h(c)
 		status, outcome := classify(err)
-		if _, known := s.apps[appID]; !known {
-			appID = "unknown"
+		// The metric's label is a configured appid or "unknown", so made-up
+		// appids cannot grow its cardinality; the log names what was asked for.
+		label := appID
+		if _, known := (*s.apps.Load())[appID]; !known {
+			label = "unknown"
 		}
 		if event == "" {
 			event = "none"
 		}
-		s.metrics.callbacks.WithLabelValues(appID, outcome, event).Inc()
+		s.metrics.callbacks.WithLabelValues(label, outcome, event).Inc()
 		s.metrics.latency.WithLabelValues(outcome).Observe(time.Since(start).Seconds())
 		if err == nil {
 			return
@@ -153,7 +180,7 @@ func (s *Server) handle(h func(*gin.Context) (string, error)) gin.HandlerFunc {
 			level = slog.LevelError
 		}
 		s.log.Log(c.Request.Context(), level, "callback rejected",
-			"appid", appID, "method", c.Request.Method, "status", status, "outcome", outcome, "err", err)
+			"appid", schemas.Truncate(appID, maxLoggedAppID), "method", c.Request.Method, "status", status, "outcome", outcome, "err", err)
 		c.Data(status, "text/plain; charset=utf-8", []byte(http.StatusText(status)))
 	}
 }

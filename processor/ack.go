@@ -99,6 +99,7 @@ func (p *Processor) settle(ctx context.Context, msg jetstream.Msg, err error) {
 		MsgID:      msg.Headers().Get(jetstream.MsgIDHeader),
 		Data:       string(msg.Data()),
 		Reason:     err.Error(),
+		ErrCode:    errCodeOf(err),
 		Deliveries: deliveries,
 		At:         p.now(),
 		Version:    1,
@@ -140,4 +141,10 @@ func appOf(subject string) string {
 		return ""
 	}
 	return parts[1]
+}
+
+// errCodeOf is WeChat's errcode carried by err, or 0.
+func errCodeOf(err error) int {
+	code, _, _ := derrors.ErrCode(err)
+	return code
 }

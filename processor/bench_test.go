@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"maps"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -36,6 +35,7 @@ import (
 
 	"github.com/wxgate/wxgate/internal/broker"
 	"github.com/wxgate/wxgate/internal/broker/natstest"
+	"github.com/wxgate/wxgate/internal/checkfor"
 	"github.com/wxgate/wxgate/internal/sim"
 	"github.com/wxgate/wxgate/internal/store"
 	"github.com/wxgate/wxgate/internal/wechat"
@@ -202,22 +202,15 @@ func newBenchEnv() (e *benchEnv, err error) {
 // startStore starts the embedded store: SQLite files under the environment's
 // directory, or FerretDB's postgresql handler when envPostgreSQLURL is set.
 func (e *benchEnv) startStore() error {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	o := store.EmbeddedOptions{Listen: addr, Dir: filepath.Join(e.dir, "store")}
+	o := store.EmbeddedOptions{Listen: "127.0.0.1:0", Dir: filepath.Join(e.dir, "store")}
 	e.backend = "sqlite"
+	var err error
 	if pg := os.Getenv(envPostgreSQLURL); pg != "" {
 		o.PostgreSQLURL, e.backend = pg, "postgresql"
-		emb, err := store.StartEmbedded(o)
-		if err != nil {
+		if e.emb, err = store.StartEmbedded(o); err != nil {
 			// The error may quote the URL, which carries a password.
 			return fmt.Errorf("starting the embedded store on PostgreSQL (%s): %s", envPostgreSQLURL, strings.ReplaceAll(err.Error(), pg, "<url>"))
 		}
-		e.emb = emb
 	} else if e.emb, err = store.StartEmbedded(o); err != nil {
 		return err
 	}
@@ -512,17 +505,7 @@ func (e *benchEnv) publishPopups(tb testing.TB, users []string) ([]string, uint6
 // every message up to stream sequence last and holds nothing pending.
 func (e *benchEnv) waitConsumer(tb testing.TB, last uint64) {
 	tb.Helper()
-	deadline := time.Now().Add(benchWait)
-	var state string
-	for time.Now().Before(deadline) {
-		err := natstest.Settled(e.js, processor.ConsumerName, last)
-		if err == nil {
-			return
-		}
-		state = err.Error()
-		time.Sleep(pollEvery)
-	}
-	tb.Fatalf("consumer %s not done within %v: %s", processor.ConsumerName, benchWait, state)
+	checkfor.Eventually(tb, benchWait, pollEvery, func() error { return natstest.Settled(e.js, processor.ConsumerName, last) })
 }
 
 // benchUsers returns n distinct openids.

@@ -61,6 +61,7 @@ func (p *Processor) updateConsent(ctx context.Context, known *Consent, appID, op
 	}
 	if changed {
 		p.metrics.consents.WithLabelValues(appID, recorded.Event()).Inc()
+		changedDocument(ctx)
 	}
 	if recorded.ID == "" {
 		// Applied long ago: its history entry is gone, there is nothing to republish.

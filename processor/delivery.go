@@ -54,6 +54,9 @@ type Message struct {
 	ErrCode     int    `bson:"errcode" json:"errcode"`
 	ErrMsg      string `bson:"errmsg,omitempty" json:"errmsg,omitempty"`
 	Attempts    int    `bson:"attempts" json:"attempts"`
+	// NextAttemptAt is when a send that failed for a passing reason is tried
+	// again (the stream redelivers it then); zero otherwise.
+	NextAttemptAt time.Time `bson:"next_attempt_at,omitempty" json:"next_attempt_at,omitzero"`
 	// InFlight names a call to WeChat that was started and whose answer was
 	// never recorded (written before the call, cleared with its result).
 	InFlight string `bson:"in_flight,omitempty" json:"-"`

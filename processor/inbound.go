@@ -89,7 +89,7 @@ func (p *Processor) handleInbound(ctx context.Context, it *item) error {
 			}
 		}
 	}
-	p.metrics.events.WithLabelValues(ev.AppID, metricEvent(it.record().Event)).Inc()
+	p.metrics.events.WithLabelValues(ev.AppID, metricEvent(ev.Event)).Inc()
 	return nil
 }
 

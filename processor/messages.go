@@ -33,6 +33,7 @@ func (p *Processor) UpdateMessage(ctx context.Context, known *Message, appID, id
 	}
 	if changed {
 		p.metrics.deliveries.WithLabelValues(appID, m.Status).Inc()
+		changedDocument(ctx)
 	}
 	return m, p.publishDelivery(ctx, m)
 }
@@ -48,7 +49,7 @@ func (p *Processor) Message(ctx context.Context, appID, id string) (*Message, er
 // MarkSent applies it. Both sides write before they read, so one of them
 // always sees the other.
 func (p *Processor) applyOutcome(ctx context.Context, report Outcome) error {
-	o, _, err := update(ctx, nil,
+	o, kept, err := update(ctx, nil,
 		func(ctx context.Context) (*Outcome, error) { return p.store.Outcome(ctx, report.AppID, report.MsgID) },
 		func(o *Outcome) (*Outcome, error) {
 			switch {
@@ -68,6 +69,9 @@ func (p *Processor) applyOutcome(ctx context.Context, report Outcome) error {
 		p.store.SaveOutcome)
 	if err != nil {
 		return err
+	}
+	if kept {
+		changedDocument(ctx)
 	}
 	if o.MessageID == "" {
 		return p.settleUnmatched(ctx, o)

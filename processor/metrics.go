@@ -10,6 +10,7 @@ type metrics struct {
 	deliveries *prometheus.CounterVec
 	sendErrors *prometheus.CounterVec
 	alerts     *prometheus.CounterVec
+	unsettled  *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -38,8 +39,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "wxgate_alerts_total",
 			Help: "Conditions an operator must act on (43107: the app's subscription-message ability is banned).",
 		}, []string{"app", "reason"}),
+		unsettled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wxgate_send_unsettled_total",
+			Help: "Messages whose send outcome is still unknown processor.unknown_after after it became unknown: WeChat may or may not have them; an operator decides.",
+		}, []string{"app"}),
 	}
-	for _, c := range []prometheus.Collector{m.handled, m.events, m.consents, m.deliveries, m.sendErrors, m.alerts} {
+	for _, c := range []prometheus.Collector{m.handled, m.events, m.consents, m.deliveries, m.sendErrors, m.alerts, m.unsettled} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -43,6 +44,17 @@ type Config struct {
 	Sender Sender
 	// SendAttempts is how many times a send is tried before it is dead.
 	SendAttempts int
+	// SendRetry are the delays before the second, third, ... try of a send
+	// (the last repeats), each with up to 20% jitter; empty means exponential
+	// backoff from 250ms to 30s.
+	SendRetry []time.Duration
+	// SweepEvery is how often the outbox is swept for send events whose
+	// publish was lost, and SweepAfter how old an entry must be to be
+	// published again; 0 means 30s and 1m.
+	SweepEvery, SweepAfter time.Duration
+	// UnknownAfter is how long a message whose send outcome is unknown waits
+	// for a sent event before it is counted as unsettled; 0 means 30 minutes.
+	UnknownAfter time.Duration
 	// Clock returns the current time; nil means time.Now.
 	Clock func() time.Time
 }
@@ -63,6 +75,8 @@ type Processor struct {
 	cfg     Config
 	metrics *metrics
 	pauses  pauses
+	// running holds the lanes while Run runs, for Replay.
+	running atomic.Pointer[lanes]
 }
 
 // ConsumerName is the durable consumer every processor reads through, stable
@@ -92,6 +106,15 @@ func New(store Store, js jetstream.JetStream, pub Publisher, logger *slog.Logger
 	}
 	if cfg.SendAttempts <= 0 {
 		cfg.SendAttempts = 5
+	}
+	if cfg.SweepEvery <= 0 {
+		cfg.SweepEvery = 30 * time.Second
+	}
+	if cfg.SweepAfter <= 0 {
+		cfg.SweepAfter = time.Minute
+	}
+	if cfg.UnknownAfter <= 0 {
+		cfg.UnknownAfter = 30 * time.Minute
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
@@ -124,6 +147,16 @@ func (p *Processor) Run(ctx context.Context) error {
 		}
 		return fmt.Errorf("processor: consumer %s: %w", ConsumerName, err)
 	}
+	sctx, stopSweeping := context.WithCancel(ctx)
+	sweeping := make(chan struct{})
+	go func() {
+		defer close(sweeping)
+		p.sweep(sctx)
+	}()
+	defer func() {
+		stopSweeping()
+		<-sweeping
+	}()
 	return p.consume(ctx, cons)
 }
 
@@ -159,7 +192,11 @@ func (p *Processor) consume(ctx context.Context, cons jetstream.Consumer) error 
 	}()
 
 	ln := newLanes(ctx, p.cfg.Workers, p.cfg.AckWait, p.handle, p.log)
-	defer ln.close()
+	p.running.Store(ln)
+	defer func() {
+		p.running.Store(nil)
+		ln.close()
+	}()
 	// Handlers finish the message in hand even during shutdown.
 	work := context.WithoutCancel(ctx)
 	for msg := range incoming {
@@ -219,5 +256,11 @@ func (p *Processor) prepare(ctx context.Context, batch []jetstream.Msg) []*item 
 func (p *Processor) handle(ctx context.Context, it *item) {
 	hctx, cancel := context.WithTimeout(ctx, p.cfg.AckWait)
 	defer cancel()
+	if it.replay != nil {
+		// A replay is not a stream message: its caller settles it.
+		hctx = withChanges(hctx, &it.changes)
+		it.replay <- it.handler(hctx, it)
+		return
+	}
 	p.settle(hctx, it.msg, it.handler(hctx, it))
 }

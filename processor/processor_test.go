@@ -17,6 +17,7 @@ import (
 
 	"github.com/wxgate/wxgate/internal/broker"
 	"github.com/wxgate/wxgate/internal/broker/natstest"
+	"github.com/wxgate/wxgate/internal/checkfor"
 	"github.com/wxgate/wxgate/internal/store"
 	"github.com/wxgate/wxgate/internal/store/storetest"
 	"github.com/wxgate/wxgate/processor"
@@ -24,10 +25,12 @@ import (
 )
 
 const (
-	appID    = "wxba5fad812f8e6fb9"
-	tplOnce  = "VRR0UEO9VJOLs0MHlU0OilqX6MVFDwH3_3gz3Oc0NIc"
-	tplLong  = "LONGTERM0000000000000000000000000000000000a"
-	waitTime = 30 * time.Second
+	appID   = "wxba5fad812f8e6fb9"
+	tplOnce = "VRR0UEO9VJOLs0MHlU0OilqX6MVFDwH3_3gz3Oc0NIc"
+	tplLong = "LONGTERM0000000000000000000000000000000000a"
+	// Every wait polls every waitEvery for at most waitTime.
+	waitTime  = 30 * time.Second
+	waitEvery = 25 * time.Millisecond
 )
 
 // kinds marks tplLong as a long-term template.
@@ -50,6 +53,7 @@ type fixture struct {
 	js    jetstream.JetStream
 	pub   *broker.Publisher
 	proc  *processor.Processor
+	reg   *prometheus.Registry // the running processor's metrics
 	stop  context.CancelFunc
 	done  chan error
 	clock time.Time
@@ -77,12 +81,13 @@ func newFixture(t *testing.T, options ...func(*fixture)) *fixture {
 // start runs a fresh processor instance, as a restarted process would.
 func (f *fixture) start() {
 	f.t.Helper()
-	p, err := processor.New(f.st, f.js, f.pub, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry(), f.cfg)
+	reg := prometheus.NewRegistry()
+	p, err := processor.New(f.st, f.js, f.pub, slog.New(slog.NewTextHandler(io.Discard, nil)), reg, f.cfg)
 	if err != nil {
 		f.t.Fatalf("processor.New: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	f.proc, f.stop, f.done = p, cancel, make(chan error, 1)
+	f.proc, f.reg, f.stop, f.done = p, reg, cancel, make(chan error, 1)
 	go func() { f.done <- p.Run(ctx) }()
 }
 
@@ -131,23 +136,32 @@ func (f *fixture) redeliver(raw string) {
 // drained waits until the events consumer has settled every message on the stream.
 func (f *fixture) drained() {
 	f.t.Helper()
-	eventually(f.t, func() error { return natstest.Settled(f.js, processor.ConsumerName, f.lastSeq) })
+	checkfor.Eventually(f.t, waitTime, waitEvery, func() error {
+		return natstest.Settled(f.js, processor.ConsumerName, f.lastSeq)
+	})
 }
 
-// eventually polls check until it passes or waitTime elapses.
-func eventually(t *testing.T, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(waitTime)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not reached within %v: %v", waitTime, err)
-		}
-		time.Sleep(25 * time.Millisecond)
+// settledAs returns how many stream messages the running processor has settled
+// with decision (ack, nak or dead_letter), from its metrics.
+func (f *fixture) settledAs(decision string) (float64, error) {
+	families, err := f.reg.Gather()
+	if err != nil {
+		return 0, err
 	}
+	var n float64
+	for _, mf := range families {
+		if mf.GetName() != "wxgate_processor_messages_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "decision" && l.GetValue() == decision {
+					n += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return n, nil
 }
 
 func (f *fixture) consent(openID, templateID string) *processor.Consent {
@@ -182,9 +196,8 @@ func sent(openID string, ts int64, msgID string, code int, status string) string
 
 // step is one input to the ledger: a push through the stream or a backend report.
 type step struct {
-	kind     string // "popup", "change", "report"
-	template string
-	answer   string
+	kind   string // "popup", "change", "report"
+	answer string
 	// request identifies a report's wx.requestSubscribeMessage call.
 	request string
 }
@@ -398,7 +411,7 @@ func TestRestartMidBatchLosesNothingAndCountsOnce(t *testing.T) {
 	}
 	// Stop the processor part-way through the batch, then start a new one.
 	f.start()
-	eventually(t, func() error {
+	checkfor.Eventually(t, waitTime, waitEvery, func() error {
 		evs, _, err := f.st.Events(context.Background(), processor.EventQuery{AppID: appID, Page: processor.Page{Limit: users}})
 		if err != nil || len(evs) < users/4 {
 			return fmt.Errorf("%d events applied (%v)", len(evs), err)
@@ -423,7 +436,13 @@ func TestStoreOutageEventsWaitInTheStream(t *testing.T) {
 	f.publish(popup(openID, f.tick(), tplOnce, "accept"))
 	f.publish(popup(openID, f.tick(), tplOnce, "accept"))
 	// The processor fails transiently and naks; nothing is dead-lettered.
-	time.Sleep(time.Second)
+	checkfor.Eventually(t, waitTime, waitEvery, func() error {
+		naks, err := f.settledAs("nak")
+		if err != nil || naks == 0 {
+			return fmt.Errorf("%v messages nakked while the store is down (%v), want some", naks, err)
+		}
+		return nil
+	})
 	f.db.Restart()
 	f.drained()
 	if c := f.consent(openID, tplOnce); c == nil || c.Grants != 2 {
@@ -501,7 +520,7 @@ func TestChangesArePublished(t *testing.T) {
 		"wechat." + appID + ".delivery.sent":      "wxgate.delivery.sent",
 		"wechat." + appID + ".delivery.delivered": "wxgate.delivery.delivered",
 	}
-	eventually(t, func() error {
+	checkfor.Eventually(t, waitTime, waitEvery, func() error {
 		mu.Lock()
 		defer mu.Unlock()
 		for subject, typ := range want {

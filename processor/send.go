@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"slices"
 	"strconv"
 	"sync"
@@ -54,6 +55,11 @@ func newMessageID(appID, idempotencyKey string, now time.Time) string {
 // an idempotencyKey the message id is derived from it: a retried request
 // returns the existing message with ErrDuplicateRequest, and queues it again if
 // its first publish was lost.
+//
+// An outbox entry is written before the message and removed once the send
+// event is on the stream: if the publish fails or the process dies in between,
+// the sweeper (see sweep) publishes it later, so a message never stays queued
+// for want of its event.
 func (p *Processor) RequestSend(ctx context.Context, appID string, req *schemas.SendRequest, idempotencyKey string) (*Message, error) {
 	now := p.now()
 	m := &Message{
@@ -62,6 +68,9 @@ func (p *Processor) RequestSend(ctx context.Context, appID string, req *schemas.
 		MiniprogramState: req.MiniprogramState, Lang: req.Lang,
 		Status: StatusQueued, CreatedAt: now, UpdatedAt: now, Version: 1,
 		History: []StatusChange{{Status: StatusQueued, At: now, Detail: "send requested"}},
+	}
+	if err := p.store.PutOutbox(ctx, &OutboxEntry{ID: m.ID, AppID: appID, At: now}); err != nil {
+		return nil, err
 	}
 	var dup error
 	switch err := p.store.SaveMessage(ctx, m); {
@@ -78,15 +87,83 @@ func (p *Processor) RequestSend(ctx context.Context, appID string, req *schemas.
 	default:
 		p.metrics.deliveries.WithLabelValues(appID, StatusQueued).Inc()
 	}
-	id := changeID("send", m.ID)
-	ce, err := schemas.NewCloudEvent(id, appID, "wxgate.send", m.ToUser, now, m.sendRequested())
-	if err := p.publish(ctx, schemas.SendSubject(appID), id, "wxgate.send", ce, err); err != nil {
+	if err := p.publishSend(ctx, m, now); err != nil {
 		return m, err
 	}
 	if err := p.publishDelivery(ctx, m); err != nil {
 		return m, err
 	}
 	return m, dup
+}
+
+// publishSend puts m's send event on the stream, under the same event id
+// however often it is called (the stream drops a copy within its duplicate
+// window), then removes m's outbox entry.
+func (p *Processor) publishSend(ctx context.Context, m *Message, now time.Time) error {
+	id := changeID("send", m.ID)
+	ce, err := schemas.NewCloudEvent(id, m.AppID, "wxgate.send", m.ToUser, now, m.sendRequested())
+	if err := p.publish(ctx, schemas.SendSubject(m.AppID), id, "wxgate.send", ce, err); err != nil {
+		return err
+	}
+	if err := p.store.DeleteOutbox(ctx, m.ID); err != nil {
+		// The sweeper will find the entry and publish again, harmlessly.
+		p.log.Warn("removing an outbox entry", "message", m.ID, "err", err)
+	}
+	return nil
+}
+
+// sweep publishes, every cfg.SweepEvery, the send events that the outbox says
+// were not published cfg.SweepAfter after their message was stored (a failed
+// publish, a process that died), until ctx ends. Entries whose message is
+// gone or no longer queued are removed. Every processor sweeps; a publish
+// made twice is dropped by the stream or changes nothing.
+func (p *Processor) sweep(ctx context.Context) {
+	t := time.NewTicker(p.cfg.SweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n, err := p.SweepOutbox(ctx); err != nil {
+			p.log.Warn("sweeping the outbox", "err", err)
+		} else if n > 0 {
+			p.log.Info("published send events the outbox held", "count", n)
+		}
+	}
+}
+
+// maxSweep bounds the outbox entries one sweep looks at.
+const maxSweep = 1000
+
+// SweepOutbox makes one pass of the sweeper and returns how many send events
+// it published.
+func (p *Processor) SweepOutbox(ctx context.Context) (int, error) {
+	entries, err := p.store.Outbox(ctx, maxSweep)
+	if err != nil {
+		return 0, err
+	}
+	now := p.now()
+	n := 0
+	for _, e := range entries {
+		if now.Sub(e.At) < p.cfg.SweepAfter {
+			break // oldest first: the rest are younger
+		}
+		m, err := p.store.Message(ctx, e.AppID, e.ID)
+		switch {
+		case errors.Is(err, ErrNotFound) || (err == nil && m.Status != StatusQueued):
+			err = p.store.DeleteOutbox(ctx, e.ID)
+		case err == nil:
+			if err = p.publishSend(ctx, m, now); err == nil {
+				n++
+			}
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // sendRequested is the data of m's send event.
@@ -182,17 +259,35 @@ func (p *Processor) handleSend(ctx context.Context, it *item) error {
 			return err
 		}
 	}
-	if redrive && m.Status == StatusDead {
+	if redrive && (m.Status == StatusDead || m.Status == StatusUnknown) {
+		was := m.Status
 		var err error
 		if m, err = p.UpdateMessage(ctx, m, m.AppID, m.ID, func(m *Message) (bool, error) {
-			if m.Status != StatusDead {
+			if m.Status != was {
 				return false, nil
 			}
-			m.Attempts, m.ErrCode, m.ErrMsg, m.Reason = 0, 0, "", ""
-			return true, m.Transition(StatusQueued, redrivenDetail, p.now())
+			detail := redrivenDetail
+			if was == StatusUnknown {
+				detail = resentDetail
+			}
+			m.Attempts, m.ErrCode, m.ErrMsg, m.Reason, m.InFlight = 0, 0, "", "", ""
+			return true, m.Transition(StatusQueued, detail, p.now())
 		}); err != nil {
 			return err
 		}
+		if was == StatusUnknown {
+			if err := p.unsettled(ctx, m, false); err != nil {
+				return err
+			}
+		}
+	}
+	if m.Status == StatusUnknown {
+		// This send event came back unknown_after later (see unknown): no sent
+		// event settled the message. Count it for an operator; never resend it.
+		p.metrics.unsettled.WithLabelValues(m.AppID).Inc()
+		p.log.Warn("send outcome still unknown; an operator may resend it knowing it may arrive twice",
+			"appid", m.AppID, "message", m.ID, "since", m.UpdatedAt)
+		return nil
 	}
 	if m.Status != StatusQueued && m.Status != StatusSending {
 		return nil
@@ -213,8 +308,11 @@ func (p *Processor) handleSend(ctx context.Context, it *item) error {
 	return nil
 }
 
-// redrivenDetail marks the history entry of a redrive.
-const redrivenDetail = "redriven from the dead letters"
+// History details of the two ways a message is sent again by an operator.
+const (
+	redrivenDetail = "redriven from the dead letters"
+	resentDetail   = "resent by an operator although its first send may have reached the user"
+)
 
 // reserve checks the ledger and, for a one-time consent, uses one grant, then
 // makes the first call to WeChat. Without consent the message is rejected
@@ -244,7 +342,16 @@ func (p *Processor) reserve(ctx context.Context, m *Message) error {
 		}
 	}
 	if c != nil && slices.Contains(c.Applied, m.grantKey()) {
-		return p.unknown(ctx, m, "the grant was used by an earlier delivery whose call to WeChat was never recorded")
+		// An earlier delivery got this far. If it also recorded WeChat's answer
+		// there is nothing to do; if not, its call may have been made.
+		stored, err := p.store.Message(ctx, m.AppID, m.ID)
+		if err != nil {
+			return err
+		}
+		if stored.Status != StatusQueued {
+			return nil
+		}
+		return p.unknown(ctx, stored, "the grant was used by an earlier delivery whose call to WeChat was never recorded")
 	}
 	if reason := refusal(c); reason != "" {
 		_, err := p.UpdateMessage(ctx, m, m.AppID, m.ID, func(m *Message) (bool, error) {
@@ -306,7 +413,12 @@ func (p *Processor) unknown(ctx context.Context, m *Message, detail string) erro
 	if err != nil || m.Status != StatusUnknown {
 		return err
 	}
-	return p.unsettled(ctx, m, true)
+	if err := p.unsettled(ctx, m, true); err != nil {
+		return err
+	}
+	// Bring the send event back after unknown_after, to count the message if
+	// no sent event has settled it by then.
+	return &retryAfter{delay: p.cfg.UnknownAfter, err: fmt.Errorf("message %s: send outcome unknown; checking for its sent event in %v", m.ID, p.cfg.UnknownAfter)}
 }
 
 // unsettled adds message m to (or, with add false, removes it from) the
@@ -372,7 +484,7 @@ func (p *Processor) attempt(ctx context.Context, m *Message, reserved bool) erro
 	}
 	switch wechat.SendOutcomeOf(err) {
 	case wechat.SendRetry:
-		return p.retry(ctx, m, code, errmsg, what, 0)
+		return p.retry(ctx, m, code, errmsg, what, time.Time{})
 	case wechat.SendUnknown:
 		return p.unknown(ctx, m, what)
 	case wechat.SendInvalid:
@@ -387,19 +499,19 @@ func (p *Processor) attempt(ctx context.Context, m *Message, reserved bool) erro
 		until := nextQuotaReset(p.now())
 		p.pauses.set(m.AppID, until)
 		p.log.Warn("daily send quota reached; pausing the app", "appid", m.AppID, "until", until)
-		return p.retry(ctx, m, code, errmsg, "daily quota reached (45009)", until.Sub(p.now()))
+		return p.retry(ctx, m, code, errmsg, "daily quota reached (45009)", until)
 	case wechat.SendBanned:
 		p.metrics.alerts.WithLabelValues(m.AppID, "43107").Inc()
 		p.log.Error("ALERT: the app's subscription-message ability is banned (43107)", "appid", m.AppID)
 		if err := p.finish(ctx, m, StatusDead, true, code, errmsg, "the app's subscription-message ability is banned (43107)"); err != nil {
 			return err
 		}
-		return permanentf("message %s: errcode 43107", m.ID)
+		return fmt.Errorf("%w: message %s: %w", ErrPermanent, m.ID, err)
 	default:
 		if err := p.finish(ctx, m, StatusDead, true, code, errmsg, "unexpected failure: "+what); err != nil {
 			return err
 		}
-		return permanentf("message %s: %s", m.ID, what)
+		return fmt.Errorf("%w: message %s: %w", ErrPermanent, m.ID, err)
 	}
 }
 
@@ -446,7 +558,7 @@ func (p *Processor) markSent(ctx context.Context, m *Message, msgID string) erro
 			return false, nil
 		}
 		m.Attempts++
-		m.InFlight = ""
+		m.InFlight, m.NextAttemptAt = "", time.Time{}
 		m.WeChatMsgID, m.ErrCode, m.ErrMsg = msgID, 0, ""
 		return true, m.Transition(StatusSent, detail, p.now())
 	})
@@ -461,41 +573,60 @@ func (p *Processor) markSent(ctx context.Context, m *Message, msgID string) erro
 }
 
 // retry records a failed attempt that is not the user's doing. Below the
-// attempt limit the message stays sending and the error makes settle redeliver
-// it, after delay when one is given, else with backoff; at the limit it is
-// dead, its grant given back, and kept as a dead letter. A retry with a delay
-// (the app paused by 45009 until its quota resets) uses no attempt.
-func (p *Processor) retry(ctx context.Context, m *Message, code int, errmsg, detail string, delay time.Duration) error {
+// attempt limit the message stays sending, shows when it is tried next, and
+// settle has the stream redeliver it then (processor.send_retry); at the limit
+// it is dead, its grant given back, and kept as a dead letter. A pause (the app
+// paused by 45009 until pausedUntil, when its quota resets) uses no attempt.
+func (p *Processor) retry(ctx context.Context, m *Message, code int, errmsg, detail string, pausedUntil time.Time) error {
 	var last bool
+	var delay time.Duration
 	m, err := p.UpdateMessage(ctx, m, m.AppID, m.ID, func(m *Message) (bool, error) {
 		if !m.sending(p.now()) {
 			return false, nil
 		}
-		if delay == 0 {
-			m.Attempts++ // a pause until the quota resets is no failed attempt
+		now := p.now()
+		delay = pausedUntil.Sub(now)
+		if pausedUntil.IsZero() {
+			m.Attempts++
+			delay = p.retryDelay(m.Attempts)
 		}
 		m.InFlight = ""
 		m.ErrCode, m.ErrMsg = code, errmsg
 		last = m.Attempts >= p.cfg.SendAttempts
 		if last {
+			m.NextAttemptAt = time.Time{}
 			m.Reason = fmt.Sprintf("gave up after %d attempts: %s", m.Attempts, detail)
-			return true, m.Transition(StatusDead, m.Reason, p.now())
+			return true, m.Transition(StatusDead, m.Reason, now)
 		}
-		return true, m.Transition(StatusSending, fmt.Sprintf("attempt %d failed: %s", m.Attempts, detail), p.now())
+		m.NextAttemptAt = now.Add(delay)
+		return true, m.Transition(StatusSending, fmt.Sprintf("attempt %d failed: %s; next try at %s", m.Attempts, detail, m.NextAttemptAt.Format(time.RFC3339)), now)
 	})
 	if err != nil {
 		return err
 	}
 	if !last {
-		if delay > 0 {
-			return &retryAfter{delay: delay, err: errors.New(detail)}
-		}
-		return errors.New(detail)
+		return &retryAfter{delay: delay, err: errors.New(detail)}
 	}
 	if err := p.restoreGrant(ctx, m); err != nil {
 		return err
 	}
-	return permanentf("message %s: %s", m.ID, m.Reason)
+	return fmt.Errorf("%w: message %s: %w", ErrPermanent, m.ID, wechatCause{code: code, msg: m.Reason})
+}
+
+// retryDelay is how long a send waits after its n-th failed attempt: the
+// configured schedule (its last delay repeating) with up to 20% jitter, so
+// that sends failing together do not come back together; without a schedule,
+// exponential backoff.
+func (p *Processor) retryDelay(n int) time.Duration {
+	s := p.cfg.SendRetry
+	if len(s) == 0 {
+		return backoff(n)
+	}
+	d := s[min(max(n-1, 0), len(s)-1)]
+	if j := d / 5; j > 0 {
+		d += mrand.N(2*j+1) - j
+	}
+	return max(d, 0)
 }
 
 // finish ends a message in a terminal status after a call to WeChat. restore
@@ -506,7 +637,7 @@ func (p *Processor) finish(ctx context.Context, m *Message, status string, resto
 			return false, nil
 		}
 		m.Attempts++
-		m.InFlight = ""
+		m.InFlight, m.NextAttemptAt = "", time.Time{}
 		m.ErrCode, m.ErrMsg, m.Reason = code, errmsg, reason
 		return true, m.Transition(status, reason, p.now())
 	})
@@ -546,11 +677,46 @@ func (m *Message) grantKey() string {
 func (m *Message) Redrives() int {
 	n := 0
 	for _, h := range m.History {
-		if h.Status == StatusQueued && h.Detail == redrivenDetail {
+		if h.Status == StatusQueued && (h.Detail == redrivenDetail || h.Detail == resentDetail) {
 			n++
 		}
 	}
 	return n
+}
+
+// ErrNotUnknown refuses to resend a message whose send outcome is known.
+var ErrNotUnknown = fmt.Errorf("%w: only a message whose send outcome is unknown can be resent", derrors.Conflict)
+
+// Resend sends a message whose outcome is unknown again, from the start (a
+// consent check and a new grant), at an operator's request: WeChat may have
+// accepted the first send, so the user may get the message twice. It puts the
+// message's send event back on the stream, for the recipient's lane.
+func (p *Processor) Resend(ctx context.Context, appID, id string) (*Message, error) {
+	m, err := p.store.Message(ctx, appID, id)
+	if err != nil {
+		return nil, err
+	}
+	if m.Status != StatusUnknown {
+		return m, ErrNotUnknown
+	}
+	n := m.Redrives() + 1
+	sid := changeID("send", m.ID)
+	ce, err := schemas.NewCloudEvent(sid, appID, "wxgate.send", m.ToUser, p.now(), m.sendRequested())
+	if err != nil {
+		return nil, err
+	}
+	data, err := json.Marshal(ce)
+	if err != nil {
+		return nil, err
+	}
+	msg := nats.NewMsg(schemas.SendSubject(appID))
+	msg.Data = data
+	msg.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("%s/resend/%d", sid, n))
+	msg.Header.Set(HeaderRedrive, "resend")
+	if _, err := p.js.PublishMsg(ctx, msg); err != nil {
+		return nil, fmt.Errorf("resending %s: %w: %v", id, ErrUnavailable, err)
+	}
+	return m, nil
 }
 
 // Redrive puts a dead letter's message back on its subject: a dead send is tried
@@ -575,4 +741,82 @@ func (p *Processor) Redrive(ctx context.Context, id string) (*DeadLetter, error)
 		return nil, err
 	}
 	return dl, nil
+}
+
+// wechatCause carries WeChat's last errcode (0 when the cause was no answer)
+// to the dead letter of a send that ran out of attempts.
+type wechatCause struct {
+	code int
+	msg  string
+}
+
+func (c wechatCause) Error() string  { return c.msg }
+func (c wechatCause) ErrCode() int   { return c.code }
+func (c wechatCause) ErrMsg() string { return c.msg }
+
+// DeleteDeadLetter removes one dead letter.
+func (p *Processor) DeleteDeadLetter(ctx context.Context, id string) error {
+	if _, err := p.store.DeadLetter(ctx, id); err != nil {
+		return err
+	}
+	return p.store.DeleteDeadLetter(ctx, id)
+}
+
+// maxBulk bounds the dead letters one bulk redrive or delete handles; the
+// caller repeats it for more.
+const maxBulk = 10_000
+
+// RedriveMatching redrives every dead letter q matches (its Page's limit and
+// cursor are ignored), at most maxBulk of them, and returns how many.
+func (p *Processor) RedriveMatching(ctx context.Context, q DeadLetterQuery) (int, error) {
+	return p.eachDeadLetter(ctx, q, func(d *DeadLetter) error {
+		_, err := p.Redrive(ctx, d.ID)
+		return err
+	})
+}
+
+// DeleteMatching deletes every dead letter q matches (its Page's limit and
+// cursor are ignored), at most maxBulk of them, and returns how many.
+func (p *Processor) DeleteMatching(ctx context.Context, q DeadLetterQuery) (int, error) {
+	// Deleting as the pages go by would move the cursor: collect first.
+	var ids []string
+	if _, err := p.eachDeadLetter(ctx, q, func(d *DeadLetter) error {
+		ids = append(ids, d.ID)
+		return nil
+	}); err != nil {
+		return 0, err
+	}
+	for i, id := range ids {
+		if err := p.store.DeleteDeadLetter(ctx, id); err != nil {
+			return i, err
+		}
+	}
+	return len(ids), nil
+}
+
+// eachDeadLetter calls fn for every dead letter q matches, newest first, up
+// to maxBulk, and returns how many it called fn for.
+func (p *Processor) eachDeadLetter(ctx context.Context, q DeadLetterQuery, fn func(*DeadLetter) error) (int, error) {
+	q.Limit, q.Cursor = MaxLimit, ""
+	n := 0
+	for n < maxBulk {
+		page, next, err := p.store.DeadLetters(ctx, q)
+		if err != nil {
+			return n, err
+		}
+		for i := range page {
+			if n == maxBulk {
+				break
+			}
+			if err := fn(&page[i]); err != nil {
+				return n, err
+			}
+			n++
+		}
+		if next == "" {
+			break
+		}
+		q.Cursor = next
+	}
+	return n, nil
 }

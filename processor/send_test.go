@@ -14,7 +14,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wxgate/wxgate/internal/broker/natstest"
+	"github.com/wxgate/wxgate/internal/checkfor"
 	"github.com/wxgate/wxgate/internal/sim"
+	"github.com/wxgate/wxgate/internal/testclock"
 	"github.com/wxgate/wxgate/internal/wechat"
 	"github.com/wxgate/wxgate/processor"
 	"github.com/wxgate/wxgate/schemas"
@@ -47,6 +49,7 @@ func withWeChat(s **sim.Sim) func(*fixture) {
 		f.t.Cleanup(tokens.Close)
 		f.cfg.Sender = wechat.NewClient(apps, tokens, hc)
 		f.cfg.SendAttempts = 3
+		f.cfg.UnknownAfter = time.Second
 		*s = simulator
 	}
 }
@@ -75,7 +78,7 @@ func (f *fixture) send(openID, templateID, key string) *processor.Message {
 func (f *fixture) settled(id string) *processor.Message {
 	f.t.Helper()
 	var m *processor.Message
-	eventually(f.t, func() error {
+	checkfor.Eventually(f.t, waitTime, waitEvery, func() error {
 		var err error
 		m, err = f.st.Message(context.Background(), appID, id)
 		if err != nil {
@@ -229,7 +232,7 @@ func TestErrcodeTable(t *testing.T) {
 					m.Status, m.ErrCode, m.Attempts, m.Reason, tt.wantStatus, tt.wantCode, tt.wantTries)
 			}
 			// The grant is given back after the message reached its status.
-			eventually(t, func() error {
+			checkfor.Eventually(t, waitTime, waitEvery, func() error {
 				if c := f.consent(openID, tplOnce); c.Grants != tt.wantGrants {
 					return fmt.Errorf("grants = %d, want %d", c.Grants, tt.wantGrants)
 				}
@@ -255,7 +258,7 @@ func TestDeadSendIsRedriven(t *testing.T) {
 		t.Fatalf("send while WeChat is busy = %s, want dead", m.Status)
 	}
 	var dl processor.DeadLetter
-	eventually(t, func() error {
+	checkfor.Eventually(t, waitTime, waitEvery, func() error {
 		dls, _, err := f.st.DeadLetters(context.Background(), processor.DeadLetterQuery{Consumer: processor.ConsumerName})
 		if err != nil || len(dls) != 1 {
 			return fmt.Errorf("%d dead letters (%v)", len(dls), err)
@@ -269,7 +272,7 @@ func TestDeadSendIsRedriven(t *testing.T) {
 	if _, err := f.proc.Redrive(context.Background(), dl.ID); err != nil {
 		t.Fatalf("Redrive: %v", err)
 	}
-	eventually(t, func() error {
+	checkfor.Eventually(t, waitTime, waitEvery, func() error {
 		m, err := f.st.Message(context.Background(), appID, m.ID)
 		if err != nil || m.Status != processor.StatusSent {
 			return fmt.Errorf("message after redrive: %v (%v)", m.Status, err)
@@ -302,18 +305,26 @@ func TestIdempotencyKeyNamesOneMessage(t *testing.T) {
 
 // TestProcessorsShareOneToken runs several processors, each with its own token
 // manager and API client as separate instances would have, sharing one stream and
-// one store, sending for one app for more than two token lifetimes. With
+// one store, sending for one app over almost three token lifetimes. With
 // /cgi-bin/token, where every fetch invalidates the previous token after a short
-// overlap, uncoordinated instances would fetch per instance and kick each other's
-// tokens out; together they must fetch one token per refresh interval and never
-// be refused a token.
+// overlap, uncoordinated instances would each fetch when the token runs out and
+// kick each other's tokens out; together they must fetch one token per lifetime
+// and never be refused a token. Time is a clock the test moves, shared by the
+// simulator and the token managers, so the count does not depend on how fast
+// the machine is.
 func TestProcessorsShareOneToken(t *testing.T) {
 	const (
-		instances    = 3
-		ttl          = 2 * time.Second
-		refreshAhead = 500 * time.Millisecond
-		duration     = 5 * time.Second
+		instances = 3
+		ttl       = 2 * time.Hour
+		// Every round sends once to each user, waits until all are sent, then
+		// moves the clock by step: sends at 0, 35m, ..., 6h25m.
+		rounds = 12
+		step   = 35 * time.Minute
+		// A token lives 2h and is fetched on the first send at or after its
+		// end: at 0, 2h20m and 4h40m.
+		wantFetches = 3
 	)
+	clock := testclock.New(time.Unix(1_700_000_000, 0))
 	f := newFixture(t)
 	// Only the sending instances below consume: they share one durable consumer.
 	f.halt()
@@ -322,22 +333,22 @@ func TestProcessorsShareOneToken(t *testing.T) {
 			AppID: appID, Secret: "app-secret-for-tests", Token: "tok", EncodingAESKey: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
 			Templates: []sim.Template{{ID: tplLong, Title: "Notice", Type: sim.TemplateLongTerm, Content: "内容:{{thing1.DATA}}"}},
 		}},
-		TokenTTL: ttl, TokenOverlap: 100 * time.Millisecond, NoSentEvents: true,
+		TokenTTL: ttl, TokenOverlap: time.Minute, NoSentEvents: true, Clock: clock.Now,
 	}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Close)
 	apps := []wechat.App{{AppID: appID, Secret: "app-secret-for-tests", APIBase: base, TokenAPI: wechat.TokenAPIPlain}}
-	// The token managers refresh from their start until the stats are read.
-	alive := time.Now()
-	for range instances {
+	managers := make([]*wechat.Tokens, instances)
+	for i := range managers {
 		hc := &http.Client{Timeout: 5 * time.Second}
-		tokens, err := wechat.NewTokens(context.Background(), f.js, apps, hc, slog.New(slog.NewTextHandler(io.Discard, nil)), wechat.TokenOptions{RefreshAhead: refreshAhead})
+		tokens, err := wechat.NewTokens(context.Background(), f.js, apps, hc, slog.New(slog.NewTextHandler(io.Discard, nil)), wechat.TokenOptions{Clock: clock.Now})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(tokens.Close)
+		managers[i] = tokens
 		cfg := f.cfg
 		cfg.Sender = wechat.NewClient(apps, tokens, hc)
 		p, err := processor.New(f.st, f.js, f.pub, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry(), cfg)
@@ -359,37 +370,38 @@ func TestProcessorsShareOneToken(t *testing.T) {
 	}
 	f.drained()
 
-	var ids []string
-	start := time.Now()
-	for i := 0; time.Since(start) < duration; i++ {
-		req := &schemas.SendRequest{ToUser: users[i%len(users)], TemplateID: tplLong, Data: map[string]string{"thing1": "Hello"}}
-		m, err := f.proc.RequestSend(context.Background(), appID, req, "")
-		if err != nil {
-			t.Fatalf("RequestSend: %v", err)
+	for round := range rounds {
+		var ids []string
+		for _, user := range users {
+			req := &schemas.SendRequest{ToUser: user, TemplateID: tplLong, Data: map[string]string{"thing1": "Hello"}}
+			m, err := f.proc.RequestSend(context.Background(), appID, req, "")
+			if err != nil {
+				t.Fatalf("RequestSend: %v", err)
+			}
+			ids = append(ids, m.ID)
 		}
-		ids = append(ids, m.ID)
-		time.Sleep(25 * time.Millisecond)
-	}
-	elapsed := time.Since(start)
-	for _, id := range ids {
-		if m := f.settled(id); m.Status != processor.StatusSent {
-			t.Fatalf("message %s = %s (%s), want sent", id, m.Status, m.Reason)
+		for _, id := range ids {
+			if m := f.settled(id); m.Status != processor.StatusSent {
+				t.Fatalf("round %d: message %s = %s (%s), want sent", round, id, m.Status, m.Reason)
+			}
 		}
+		clock.Advance(step)
 	}
 	st := s.Stats()
-	window := time.Since(alive)
 	if st.Sends[40001] != 0 || st.Sends[40014] != 0 || st.Sends[42001] != 0 {
 		t.Errorf("sends refused for their token: %v", st.Sends)
 	}
-	// One fetch per refresh interval (lifetime minus the refresh-ahead margin) while
-	// the managers were alive, plus the first; at least one per lifetime while sending.
-	fetches := st.Apps[appID].TokenCalls
-	most := int64(window/(ttl-refreshAhead)) + 1
-	if fetches < int64(elapsed/ttl) || fetches > most {
-		t.Errorf("%d processors fetched %d tokens in %v, want one per %v (at most %d)", instances, fetches, window.Round(time.Millisecond), ttl-refreshAhead, most)
+	var fetches int64
+	per := make([]int64, instances)
+	for i, tokens := range managers {
+		per[i] = tokens.Stats(appID).Fetches
+		fetches += per[i]
 	}
-	t.Logf("%d sends by %d processors in %v; %d token fetches in the %v the token managers ran",
-		len(ids), instances, elapsed.Round(time.Millisecond), fetches, window.Round(time.Millisecond))
+	if app := st.Apps[appID]; app.TokenCalls != wantFetches || app.TokensIssued != wantFetches || fetches != wantFetches {
+		t.Errorf("%d processors fetched %d tokens (%v each; WeChat saw %d calls and issued %d) sending for %v with %v tokens, want %d: one per lifetime",
+			instances, fetches, per, app.TokenCalls, app.TokensIssued, (rounds-1)*step, ttl, wantFetches)
+	}
+	t.Logf("%d sends by %d processors; token fetches per processor %v", rounds*len(users), instances, per)
 }
 
 // TestAnswerLostOrUnreadableIsNeverResent: WeChat accepts a send and its answer
@@ -469,5 +481,5 @@ func TestAcceptedWithoutMsgIDIsSentOnce(t *testing.T) {
 // unacknowledged, so that a retry, if any were made, would have been made.
 func (f *fixture) drainSends() {
 	f.t.Helper()
-	eventually(f.t, func() error { return natstest.Settled(f.js, processor.ConsumerName, 0) })
+	checkfor.Eventually(f.t, waitTime, waitEvery, func() error { return natstest.Settled(f.js, processor.ConsumerName, 0) })
 }

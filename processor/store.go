@@ -42,6 +42,8 @@ type Store interface {
 	// skipped, not an error (a redelivery).
 	InsertEvents(ctx context.Context, events []EventRecord) error
 	Events(ctx context.Context, q EventQuery) ([]EventRecord, string, error)
+	// Event reads one inbound event of an app by its id.
+	Event(ctx context.Context, appID, id string) (*EventRecord, error)
 
 	Consent(ctx context.Context, id string) (*Consent, error)
 	// SaveConsent writes c if the stored version is still c.Version-1 (ErrConflict
@@ -59,9 +61,18 @@ type Store interface {
 	// SaveOutcome writes o with the same compare-and-set rule as SaveConsent.
 	SaveOutcome(ctx context.Context, o *Outcome) error
 
+	// PutOutbox records that a message's send event is about to be published;
+	// DeleteOutbox that it was; Outbox lists what is left, oldest first (the
+	// collection holds only the publishes in flight or lost).
+	PutOutbox(ctx context.Context, e *OutboxEntry) error
+	DeleteOutbox(ctx context.Context, id string) error
+	Outbox(ctx context.Context, limit int) ([]OutboxEntry, error)
+
 	PutDeadLetter(ctx context.Context, d *DeadLetter) error
 	DeadLetter(ctx context.Context, id string) (*DeadLetter, error)
 	SaveDeadLetter(ctx context.Context, d *DeadLetter) error
+	// DeleteDeadLetter removes one dead letter; deleting one that is gone is not an error.
+	DeleteDeadLetter(ctx context.Context, id string) error
 	DeadLetters(ctx context.Context, q DeadLetterQuery) ([]DeadLetter, string, error)
 }
 
@@ -78,15 +89,24 @@ type EventRecord struct {
 	Data       schemas.Event `bson:"data" json:"data"`
 }
 
+// OutboxEntry is a message whose send event may not be on the stream yet.
+type OutboxEntry struct {
+	ID    string    `bson:"_id"` // the message id
+	AppID string    `bson:"appid"`
+	At    time.Time `bson:"at"`
+}
+
 // DeadLetter is a stream message the processor gave up on, with the reason.
 type DeadLetter struct {
-	ID         string     `bson:"_id" json:"id"`
-	AppID      string     `bson:"appid" json:"appid"`
-	Consumer   string     `bson:"consumer" json:"consumer"`
-	Subject    string     `bson:"subject" json:"subject"`
-	MsgID      string     `bson:"msg_id" json:"msg_id"`
-	Data       string     `bson:"data" json:"data"`
-	Reason     string     `bson:"reason" json:"reason"`
+	ID       string `bson:"_id" json:"id"`
+	AppID    string `bson:"appid" json:"appid"`
+	Consumer string `bson:"consumer" json:"consumer"`
+	Subject  string `bson:"subject" json:"subject"`
+	MsgID    string `bson:"msg_id" json:"msg_id"`
+	Data     string `bson:"data" json:"data"`
+	Reason   string `bson:"reason" json:"reason"`
+	// ErrCode is WeChat's errcode when WeChat's answer was the cause, else 0.
+	ErrCode    int        `bson:"errcode" json:"errcode"`
 	Deliveries int        `bson:"deliveries" json:"deliveries"`
 	At         time.Time  `bson:"at" json:"at"`
 	Redrives   int        `bson:"redrives" json:"redrives"`
@@ -116,5 +136,7 @@ type MessageQuery struct {
 // DeadLetterQuery filters dead letters.
 type DeadLetterQuery struct {
 	AppID, Consumer string
+	// ErrCode, when not nil, keeps the dead letters WeChat's errcode caused.
+	ErrCode *int
 	Page
 }

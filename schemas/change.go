@@ -35,7 +35,8 @@ type DeliveryChange struct {
 	AppID      string `json:"appid"`
 	ToUser     string `json:"touser"`
 	TemplateID string `json:"template_id"`
-	// Status is queued, sending, sent, delivered, failed, rejected, invalid or dead.
+	// Status is queued, sending, sent, delivered, failed, rejected, invalid, dead
+	// or unknown (WeChat may or may not have accepted the send).
 	Status string `json:"status"`
 	Reason string `json:"reason,omitempty"`
 	// WeChatMsgID is WeChat's msgid, a string because it exceeds 2^53.

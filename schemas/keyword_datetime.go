@@ -263,7 +263,7 @@ func (l dateLayout) parseNumeric(s string) (calendarDate, string, bool) {
 	d.month = m
 	if l.withDay {
 		if sep == "" {
-			if sep, ok = c.separator(); !ok {
+			if _, ok = c.separator(); !ok {
 				return d, "", false
 			}
 		} else if !c.literal(sep) {

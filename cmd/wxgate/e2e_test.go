@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxgate/wxgate/internal/checkfor"
 	"github.com/wxgate/wxgate/internal/sim"
 )
 
@@ -24,15 +25,11 @@ const (
 	e2eTemplate   = "ORDER_SHIPPED_00000000000000000000000000000"
 )
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+// waitTime bounds every wait for the node; waitEvery is the pause between checks.
+const (
+	waitTime  = 60 * time.Second
+	waitEvery = 50 * time.Millisecond
+)
 
 // node is one `wxgate serve` process run in-process from a real config file,
 // with the simulator playing WeChat on the other side of real HTTP.
@@ -44,10 +41,74 @@ type node struct {
 	natsURL string
 }
 
+// startNode runs `wxgate serve` with every listen address on port 0 and learns
+// the bound addresses from its start-up log, as an operator would. The
+// simulator's listener comes first, for the node's api_base; the simulator
+// itself only once the node's address is known, for its push URL.
 func startNode(t *testing.T, mode, format string) *node {
 	t.Helper()
-	listen, natsListen := freeAddr(t), freeAddr(t)
-	s, simURL, err := sim.Start(sim.Config{
+	simLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { simLn.Close() })
+
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "wxgate.yaml")
+	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
+data_dir: %s
+log_level: info
+nats:
+  listen: 127.0.0.1:0
+mongo:
+  listen: 127.0.0.1:0
+admin:
+  tokens: [%s]
+apps:
+  - appid: %s
+    secret_file: %s
+    token: AAAAA
+    encoding_aes_key: AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA
+    api_base: %s
+`, filepath.Join(dir, "data"), e2eAdminToken, e2eAppID, filepath.Join(dir, "secret"), "http://"+simLn.Addr().String())
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "secret"), []byte("e2e-app-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	// The node stops first, then the simulator it calls.
+	var stopSim func()
+	t.Cleanup(func() {
+		if stopSim != nil {
+			stopSim()
+		}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	logs := &syncWriter{w: &bytes.Buffer{}}
+	go func() { done <- run(ctx, []string{"serve", "--config", cfgPath}, io.Discard, logs) }()
+	t.Cleanup(func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("wxgate serve exited %d", code)
+		}
+		if strings.Contains(logs.String(), "e2e-app-secret") {
+			t.Errorf("the app secret appears in the logs")
+		}
+	})
+	var listen, natsURL string
+	checkfor.Eventually(t, waitTime, waitEvery, func() error {
+		listen = logField(logs.String(), "listening", "addr")
+		natsURL = logField(logs.String(), "embedded nats started", "url")
+		if listen == "" || natsURL == "" {
+			return fmt.Errorf("wxgate serve has not logged its addresses (listening %q, nats %q)", listen, natsURL)
+		}
+		return nil
+	})
+
+	s, err := sim.New(sim.Config{
 		Apps: []sim.AppConfig{{
 			AppID: e2eAppID, Secret: "e2e-app-secret", Token: "AAAAA",
 			EncodingAESKey: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
@@ -59,50 +120,21 @@ func startNode(t *testing.T, mode, format string) *node {
 		PushRetryInterval: 200 * time.Millisecond,
 	}, nil)
 	if err != nil {
-		t.Fatalf("sim.Start: %v", err)
+		t.Fatalf("sim.New: %v", err)
 	}
-	t.Cleanup(s.Close)
-
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "wxgate.yaml")
-	cfg := fmt.Sprintf(`listen: %s
-data_dir: %s
-log_level: warn
-nats:
-  listen: %s
-mongo:
-  listen: 127.0.0.1:0
-admin:
-  tokens: [%s]
-apps:
-  - appid: %s
-    secret_file: %s
-    token: AAAAA
-    encoding_aes_key: AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA
-    api_base: %s
-`, listen, filepath.Join(dir, "data"), natsListen, e2eAdminToken, e2eAppID, filepath.Join(dir, "secret"), simURL)
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "secret"), []byte("e2e-app-secret\n"), 0o600); err != nil {
-		t.Fatal(err)
+	simCtx, simStop := context.WithCancel(context.Background())
+	simDone := make(chan error, 1)
+	go func() { simDone <- s.Serve(simCtx, simLn) }()
+	stopSim = func() {
+		simStop()
+		if err := <-simDone; err != nil {
+			t.Errorf("sim.Serve = %v", err)
+		}
+		s.Close()
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	var logs bytes.Buffer
-	go func() { done <- run(ctx, []string{"serve", "--config", cfgPath}, io.Discard, &syncWriter{w: &logs}) }()
-	t.Cleanup(func() {
-		cancel()
-		if code := <-done; code != 0 {
-			t.Errorf("wxgate serve exited %d", code)
-		}
-		if strings.Contains(logs.String(), "e2e-app-secret") {
-			t.Errorf("the app secret appears in the logs")
-		}
-	})
-	n := &node{t: t, base: "http://" + listen, sim: s, natsURL: "nats://" + natsListen}
-	n.eventually(func() error {
+	n := &node{t: t, base: "http://" + listen, sim: s, natsURL: natsURL}
+	checkfor.Eventually(t, waitTime, waitEvery, func() error {
 		resp, err := http.Get(n.base + "/readyz")
 		if err != nil {
 			return err
@@ -116,19 +148,18 @@ apps:
 	return n
 }
 
-func (n *node) eventually(check func() error) {
-	n.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		err := check()
-		if err == nil {
-			return
+// logField returns field of the first JSON log line whose message is msg, or "".
+func logField(logs, msg, field string) string {
+	for line := range strings.Lines(logs) {
+		var entry map[string]any
+		if json.Unmarshal([]byte(line), &entry) != nil || entry["msg"] != msg {
+			continue
 		}
-		if time.Now().After(deadline) {
-			n.t.Fatalf("not reached within 60s: %v", err)
+		if v, ok := entry[field].(string); ok {
+			return v
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
+	return ""
 }
 
 // admin calls the admin API and decodes the JSON answer into out.
@@ -197,7 +228,7 @@ func (n *node) send(openID string) message {
 func (n *node) waitStatus(id string, want ...string) message {
 	n.t.Helper()
 	var m message
-	n.eventually(func() error {
+	checkfor.Eventually(n.t, waitTime, waitEvery, func() error {
 		n.admin("GET", "/v1/apps/"+e2eAppID+"/messages/"+id, nil, &m)
 		for _, w := range want {
 			if m.Status == w {
@@ -222,7 +253,7 @@ func TestEndToEnd(t *testing.T) {
 			if err := n.sim.Subscribe(e2eAppID, openID, sim.ActionAccept, e2eTemplate); err != nil {
 				t.Fatal(err)
 			}
-			n.eventually(func() error {
+			checkfor.Eventually(t, waitTime, waitEvery, func() error {
 				if status, grants := n.grants(openID); status != "accepted" || grants != 1 {
 					return fmt.Errorf("consent = %s with %d grants, want accepted with 1", status, grants)
 				}
@@ -268,7 +299,7 @@ func TestDuplicatePushesCountOnce(t *testing.T) {
 	var events struct {
 		Items []json.RawMessage `json:"items"`
 	}
-	n.eventually(func() error {
+	checkfor.Eventually(t, waitTime, waitEvery, func() error {
 		events.Items = nil
 		n.admin("GET", "/v1/apps/"+e2eAppID+"/events?openid="+openID, nil, &events)
 		if len(events.Items) != 1 {
@@ -278,7 +309,7 @@ func TestDuplicatePushesCountOnce(t *testing.T) {
 	})
 	// The event is stored before the ledger is updated: wait for the grant, then
 	// make sure the other three deliveries did not add to it.
-	n.eventually(func() error {
+	checkfor.Eventually(t, waitTime, waitEvery, func() error {
 		if status, grants := n.grants(openID); status != "accepted" || grants != 1 {
 			return fmt.Errorf("consent = %s with %d grants, want accepted with 1", status, grants)
 		}
@@ -292,14 +323,21 @@ func TestDuplicatePushesCountOnce(t *testing.T) {
 	}
 }
 
-// syncWriter serialises writes from concurrent loggers.
+// syncWriter serialises writes from concurrent loggers and reads of what
+// they wrote.
 type syncWriter struct {
 	mu sync.Mutex
-	w  io.Writer
+	w  *bytes.Buffer
 }
 
 func (s *syncWriter) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.Write(p)
+}
+
+func (s *syncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.String()
 }

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"strconv"
@@ -42,6 +43,8 @@ func (o ops) commands() []command {
 		{"consent", "show a user's consent ledger, or report wx.requestSubscribeMessage results", o.consent},
 		{"audit", "list messages (or, with --events, received callback events), newest first", o.audit},
 		{"dlq", "list dead letters, or redrive one", o.dlq},
+		{"resend", "send again a message whose send outcome is unknown (it may reach the user twice)", o.resend},
+		{"replay", "apply received events again, by id or by time range (idempotent)", o.replay},
 	}
 }
 
@@ -83,11 +86,8 @@ func (o ops) flags(synopsis string, stderr io.Writer) *opsFlags {
 func (f *opsFlags) parse(args []string) ([]string, error) {
 	var pos []string
 	for {
-		if err := f.fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, fmt.Errorf("%w: see the flags above", errUsage)
-			}
-			return nil, fmt.Errorf("%w: %v", errUsage, err)
+		if err := parseFlags(f.fs, args); err != nil {
+			return nil, err
 		}
 		rest := f.fs.Args()
 		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
@@ -270,6 +270,88 @@ func (o ops) status(ctx context.Context, args []string, stdout, stderr io.Writer
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", cell(h.Status), stamp(h.At), cell(h.Detail))
 	}
 	return tw.Flush()
+}
+
+// replay: wxgate replay --app APPID EVENT_ID | --since T --until T
+func (o ops) replay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := o.flags("replay --app APPID EVENT_ID\n       wxgate replay --app APPID --since TIME --until TIME [flags]", stderr)
+	app := f.fs.String("app", "", "the mini program's `appid` (required)")
+	page := addPageFlags(f)
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	since, until := *page.since, *page.until
+	byRange := since != "" || until != ""
+	switch {
+	case *app == "":
+		return usagef("replay: want --app APPID")
+	case f.set("limit") || f.set("cursor"):
+		return usagef("replay: --limit and --cursor are listing flags")
+	case byRange && (len(pos) != 0 || since == "" || until == ""):
+		return usagef("replay: want one EVENT_ID, or --since and --until")
+	case !byRange && len(pos) != 1:
+		return usagef("replay: want one EVENT_ID, or --since and --until")
+	}
+	c, err := f.client()
+	if err != nil {
+		return err
+	}
+	path, q := apiPath("apps", *app, "events", "replay"), url.Values{}
+	if byRange {
+		if err := page.query(q, time.Now()); err != nil {
+			return err
+		}
+	} else {
+		path = apiPath("apps", *app, "events", pos[0], "replay")
+	}
+	reply, err := c.call(ctx, http.MethodPost, path, q, nil)
+	if err != nil {
+		return failed(stderr, err)
+	}
+	if f.json {
+		return printJSON(stdout, reply)
+	}
+	var res struct {
+		Applied int `json:"applied"`
+		NoOps   int `json:"noops"`
+	}
+	if err := decodeReply(reply, &res); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "applied %d events, %d were no-ops\n", res.Applied, res.NoOps)
+	return nil
+}
+
+// resend: wxgate resend --app APPID --may-send-twice MESSAGE_ID
+func (o ops) resend(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := o.flags("resend --app APPID --may-send-twice MESSAGE_ID [flags]", stderr)
+	app := f.fs.String("app", "", "the mini program's `appid` (required)")
+	twice := f.fs.Bool("may-send-twice", false, "confirm that WeChat may already have the first send, so the user may get the message twice (required)")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	switch {
+	case *app == "" || len(pos) != 1:
+		return usagef("resend: want --app APPID and one MESSAGE_ID")
+	case !*twice:
+		return usagef("resend: the message's first send may have reached the user; confirm with --may-send-twice")
+	}
+	c, err := f.client()
+	if err != nil {
+		return err
+	}
+	var m admin.MessageView
+	reply, err := c.post(ctx, apiPath("apps", *app, "messages", pos[0], "resend"), map[string]string{"confirm": "may_send_twice"}, &m)
+	if err != nil {
+		return failed(stderr, err)
+	}
+	if f.json {
+		return printJSON(stdout, reply)
+	}
+	fmt.Fprintf(stdout, "message %s (%s) put back on the stream to be sent again\n", cell(m.ID), cell(m.Status))
+	return nil
 }
 
 // consent: wxgate consent --app APPID OPENID [--report TEMPLATE_ID=RESULT...]
@@ -476,9 +558,13 @@ func items(its []schemas.Item) string {
 
 // dlq: wxgate dlq [list] [filters] | wxgate dlq redrive ID
 func (o ops) dlq(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := o.flags("dlq [list] [--app APPID] [--consumer NAME] [filters] [flags]\n       wxgate dlq redrive ID [flags]", stderr)
-	app := f.fs.String("app", "", "list only this `appid`'s dead letters")
-	consumer := f.fs.String("consumer", "", "list only this `consumer`'s dead letters (wxgate-events, wxgate-sends)")
+	f := o.flags("dlq [list] [filters] [flags]\n"+
+		"       wxgate dlq redrive ID | wxgate dlq redrive --all [filters]\n"+
+		"       wxgate dlq delete ID | wxgate dlq delete --all [filters]", stderr)
+	app := f.fs.String("app", "", "only this `appid`'s dead letters")
+	consumer := f.fs.String("consumer", "", "only this `consumer`'s dead letters (wxgate-processor)")
+	errcode := f.fs.String("errcode", "", "only the dead letters WeChat's `errcode` caused")
+	all := f.fs.Bool("all", false, "redrive or delete every dead letter the filters match (all of them with no filter)")
 	page := addPageFlags(f)
 	pos, err := f.parse(args)
 	if err != nil {
@@ -488,32 +574,50 @@ func (o ops) dlq(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if len(pos) > 0 {
 		sub, pos = pos[0], pos[1:]
 	}
-	switch {
-	case sub == "redrive":
-		if len(pos) != 1 {
-			return usagef("dlq redrive: want one dead letter ID")
-		}
-		for _, name := range []string{"app", "consumer", "since", "until", "limit", "cursor"} {
-			if f.set(name) {
-				return usagef("dlq redrive: --%s is a listing filter", name)
-			}
-		}
-		return o.redrive(ctx, f, pos[0], stdout, stderr)
-	case sub != "list":
-		return usagef("dlq: unknown subcommand %q: want list or redrive", shorten(sub, 40))
-	case len(pos) > 0:
-		return usagef("dlq list: unexpected argument %q", shorten(pos[0], 40))
-	}
-	c, err := f.client()
-	if err != nil {
-		return err
-	}
 	q := url.Values{}
 	if err := page.query(q, time.Now()); err != nil {
 		return err
 	}
 	setIf(q, "appid", *app)
 	setIf(q, "consumer", *consumer)
+	setIf(q, "errcode", *errcode)
+	switch sub {
+	case "list":
+		if len(pos) > 0 || *all {
+			return usagef("dlq list: takes filters only")
+		}
+		return o.listDeadLetters(ctx, f, q, stdout, stderr)
+	case "redrive", "delete":
+		switch {
+		case *all && len(pos) == 0:
+			q.Del("limit")
+			q.Del("cursor")
+			if len(q) == 0 {
+				q.Set("all", "true")
+			}
+			return o.bulkDeadLetters(ctx, f, sub, q, stdout, stderr)
+		case !*all && len(pos) == 1:
+			for _, name := range []string{"app", "consumer", "errcode", "since", "until", "limit", "cursor"} {
+				if f.set(name) {
+					return usagef("dlq %s ID: --%s filters --all only", sub, name)
+				}
+			}
+			if sub == "delete" {
+				return o.deleteDeadLetter(ctx, f, pos[0], stdout, stderr)
+			}
+			return o.redrive(ctx, f, pos[0], stdout, stderr)
+		}
+		return usagef("dlq %s: want one dead letter ID, or --all with filters", sub)
+	}
+	return usagef("dlq: unknown subcommand %q: want list, redrive or delete", shorten(sub, 40))
+}
+
+// listDeadLetters prints one page of dead letters.
+func (o ops) listDeadLetters(ctx context.Context, f *opsFlags, q url.Values, stdout, stderr io.Writer) error {
+	c, err := f.client()
+	if err != nil {
+		return err
+	}
 	var l admin.List[admin.DeadLetterView]
 	reply, err := c.get(ctx, "/dlq", q, &l)
 	if err != nil {
@@ -523,14 +627,52 @@ func (o ops) dlq(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return printJSON(stdout, reply)
 	}
 	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "AT\tID\tAPPID\tCONSUMER\tSUBJECT\tDELIVERIES\tREDRIVES\tREASON")
+	fmt.Fprintln(tw, "AT\tID\tAPPID\tCONSUMER\tSUBJECT\tERRCODE\tDELIVERIES\tREDRIVES\tREASON")
 	for _, d := range l.Items {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", stamp(d.At), cell(d.ID), cell(d.AppID), cell(d.Consumer), cell(d.Subject), d.Deliveries, d.Redrives, cell(shorten(d.Reason, 80)))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", stamp(d.At), cell(d.ID), cell(d.AppID), cell(d.Consumer), cell(d.Subject), d.ErrCode, d.Deliveries, d.Redrives, cell(shorten(d.Reason, 80)))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	printMore(stdout, l.NextCursor)
+	return nil
+}
+
+// bulkDeadLetters redrives or deletes every dead letter the filters match.
+func (o ops) bulkDeadLetters(ctx context.Context, f *opsFlags, verb string, q url.Values, stdout, stderr io.Writer) error {
+	c, err := f.client()
+	if err != nil {
+		return err
+	}
+	method, path, key := http.MethodPost, "/dlq/redrive", "redriven"
+	if verb == "delete" {
+		method, path, key = http.MethodDelete, "/dlq", "deleted"
+	}
+	reply, err := c.call(ctx, method, path, q, nil)
+	if err != nil {
+		return failed(stderr, err)
+	}
+	if f.json {
+		return printJSON(stdout, reply)
+	}
+	var counts map[string]int
+	if err := decodeReply(reply, &counts); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s %d dead letters\n", key, counts[key])
+	return nil
+}
+
+// deleteDeadLetter deletes one dead letter.
+func (o ops) deleteDeadLetter(ctx context.Context, f *opsFlags, id string, stdout, stderr io.Writer) error {
+	c, err := f.client()
+	if err != nil {
+		return err
+	}
+	if _, err := c.call(ctx, http.MethodDelete, apiPath("dlq", id), nil, nil); err != nil {
+		return failed(stderr, err)
+	}
+	fmt.Fprintf(stdout, "dead letter %s deleted\n", cell(id))
 	return nil
 }
 

@@ -58,7 +58,6 @@ func TestOpsUsageErrors(t *testing.T) {
 		{"send data key twice", "send", []string{"--app", opsApp, "--to", opsOpenID, "--template", opsTemplate, "--data", "thing1=a", "--data", "thing1=b"}},
 		{"send extra argument", "send", []string{"--app", opsApp, "--to", opsOpenID, "--template", opsTemplate, "--data", "thing1=a", "extra"}},
 		{"unknown flag", "status", []string{"--app", opsApp, "--bogus", "m1"}},
-		{"help", "status", []string{"-h"}},
 		{"status without id", "status", []string{"--app", opsApp}},
 		{"status with two ids", "status", []string{"--app", opsApp, "m1", "m2"}},
 		{"status without app", "status", []string{"m1"}},
@@ -72,6 +71,8 @@ func TestOpsUsageErrors(t *testing.T) {
 		{"dlq unknown subcommand", "dlq", []string{"purge"}},
 		{"dlq redrive without id", "dlq", []string{"redrive"}},
 		{"dlq redrive with a filter", "dlq", []string{"redrive", "abc", "--app", opsApp}},
+		{"dlq delete without id or --all", "dlq", []string{"delete"}},
+		{"dlq delete with both", "dlq", []string{"delete", "abc", "--all"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -89,8 +90,8 @@ func TestOpsUsageErrors(t *testing.T) {
 	})
 	t.Run("help hides the token", func(t *testing.T) {
 		_, stderr, err := opsRun(t, map[string]string{"WXGATE_ADMIN_TOKEN": "s3cret-token"}, "send", "-h")
-		if !errors.Is(err, errUsage) || !strings.Contains(stderr, "-token") || strings.Contains(stderr, "s3cret-token") {
-			t.Errorf("send -h = %v, stderr:\n%s\nwant a usage error listing --token without its value", err, stderr)
+		if !errors.Is(err, errHelp) || !strings.Contains(stderr, "-token") || strings.Contains(stderr, "s3cret-token") {
+			t.Errorf("send -h = %v, stderr:\n%s\nwant the help listing --token without its value", err, stderr)
 		}
 	})
 	t.Run("no token", func(t *testing.T) {
@@ -254,7 +255,7 @@ func TestOpsAuditEventsAndDLQ(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := regexp.MustCompile(`(?m)^\S+\s+(\S+)\s+` + opsApp + `\s+wxgate-processor\s+wechat\.` + opsApp + `\.in\.garbage\s+1\s+0\s+.*permanent`).FindStringSubmatch(stdout)
+	m := regexp.MustCompile(`(?m)^\S+\s+(\S+)\s+` + opsApp + `\s+wxgate-processor\s+wechat\.` + opsApp + `\.in\.garbage\s+0\s+1\s+0\s+.*permanent`).FindStringSubmatch(stdout)
 	if m == nil {
 		t.Fatalf("dlq printed:\n%s\nwant the poison message's dead letter", stdout)
 	}
@@ -270,6 +271,29 @@ func TestOpsAuditEventsAndDLQ(t *testing.T) {
 	var ae *apiError
 	if !errors.As(err, &ae) || ae.Status != 404 {
 		t.Errorf("dlq redrive of an unknown id = %v, want the API's 404", err)
+	}
+	stdout, _, err = opsRun(t, env, "dlq", "redrive", "--all", "--app", opsApp, "--errcode", "0")
+	if err != nil || !regexp.MustCompile(`^redriven [1-9][0-9]* dead letters\n$`).MatchString(stdout) {
+		t.Errorf("dlq redrive --all = %v: %q, want a count", err, stdout)
+	}
+	stdout, _, err = opsRun(t, env, "dlq", "delete", "--all", "--app", opsApp)
+	if err != nil || !regexp.MustCompile(`^deleted [1-9][0-9]* dead letters\n$`).MatchString(stdout) {
+		t.Errorf("dlq delete --all = %v: %q, want a count", err, stdout)
+	}
+	if _, _, err = opsRun(t, env, "dlq", "delete", m[1]); !errors.As(err, &ae) || ae.Status != 404 {
+		t.Errorf("dlq delete of a deleted dead letter = %v, want the API's 404", err)
+	}
+
+	// The events were applied: replaying them, one or all, changes nothing.
+	if _, _, err = opsRun(t, env, "replay", "--app", opsApp, "--since", "1h"); err == nil {
+		t.Errorf("replay with --since alone succeeded, want a usage error")
+	}
+	stdout, _, err = opsRun(t, env, "replay", "--app", opsApp, "--since", "1h", "--until", time.Now().Add(time.Minute).UTC().Format(time.RFC3339))
+	if err != nil || !regexp.MustCompile(`^applied 0 events, [1-9][0-9]* were no-ops\n$`).MatchString(stdout) {
+		t.Errorf("replay of a time range = %v: %q, want only no-ops", err, stdout)
+	}
+	if _, _, err = opsRun(t, env, "replay", "--app", opsApp, "no-such-event"); !errors.As(err, &ae) || ae.Status != 404 {
+		t.Errorf("replay of an unknown event = %v, want the API's 404", err)
 	}
 }
 

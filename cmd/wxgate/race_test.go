@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/wxgate/wxgate/internal/checkfor"
 	"github.com/wxgate/wxgate/internal/sim"
 	"github.com/wxgate/wxgate/schemas"
 )
@@ -52,7 +53,7 @@ func TestOneUserRacedBySendsAndPopups(t *testing.T) {
 			for range initial {
 				popup()
 			}
-			n.eventually(func() error {
+			checkfor.Eventually(t, waitTime, waitEvery, func() error {
 				if _, grants := n.grants(openID); grants != initial {
 					return fmt.Errorf("%d grants, want %d", grants, initial)
 				}
@@ -91,7 +92,7 @@ func TestOneUserRacedBySendsAndPopups(t *testing.T) {
 			if err := n.sim.WaitPushes(ctx); err != nil {
 				t.Fatal(err)
 			}
-			n.eventually(func() error { return settledConsumer(n.natsURL) })
+			checkfor.Eventually(t, waitTime, waitEvery, func() error { return settledConsumer(n.natsURL) })
 
 			accepts := initial + popups
 			wechat := n.sim.Stats().Apps[e2eAppID].Sends

@@ -10,8 +10,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -38,54 +40,107 @@ type roles struct {
 	processor bool
 }
 
+// nodeSpec is what runNode runs: a loaded configuration, where it came from (to
+// load it again on SIGHUP), and the parts.
+type nodeSpec struct {
+	cfg   config.Config
+	path  string // the --config file; "" for none
+	needs config.Needs
+	roles roles
+}
+
+// commandNeeds says what each server command needs of its configuration, so
+// that a missing key is found with every other problem, before anything starts.
+func commandNeeds(name string) config.Needs {
+	switch name {
+	case "gateway":
+		return config.Needs{NATSURL: "is required for 'wxgate gateway' (use 'wxgate serve' for the embedded default)"}
+	case "processor":
+		return config.Needs{
+			AppSecrets: true,
+			NATSURL:    "is required for 'wxgate processor' (use 'wxgate serve' for the embedded default)",
+			MongoURI:   "is required for 'wxgate processor' (use 'wxgate serve' for the embedded default)",
+		}
+	default: // serve
+		n := config.Needs{AppSecrets: true}
+		if !store.EmbeddedBuilt {
+			n.MongoURI = "is required: this build of wxgate has no embedded store (built with the tag noembedded)"
+		}
+		return n
+	}
+}
+
+// serverSummary is the first paragraph of a server command's usage.
+func serverSummary(name string) string {
+	for _, c := range commands() {
+		if c.name == name {
+			return "Runs " + strings.TrimPrefix(c.summary, "run ") + "."
+		}
+	}
+	return ""
+}
+
 func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
-	cfg, err := loadConfig("serve", args, stderr)
+	n, err := loadNode("serve", args, stderr)
 	if err != nil {
 		return err
 	}
-	return runNode(ctx, cfg, roles{gateway: true, processor: true}, stderr)
+	n.roles = roles{gateway: true, processor: true}
+	if n.cfg.NATS.URL == "" || n.cfg.Mongo.URI == "" {
+		// The embedded servers keep their files under data_dir: one process at a time.
+		lock, err := lockDataDir(n.cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		defer lock.Close()
+	}
+	return runNode(ctx, n, stderr)
 }
 
 func runProcessor(ctx context.Context, args []string, _, stderr io.Writer) error {
-	cfg, err := loadConfig("processor", args, stderr)
+	n, err := loadNode("processor", args, stderr)
 	if err != nil {
 		return err
 	}
-	switch {
-	case cfg.NATS.URL == "":
-		return fmt.Errorf("%w: nats.url: is required for 'wxgate processor' (use 'wxgate serve' for the embedded default)", config.ErrInvalid)
-	case cfg.Mongo.URI == "":
-		return fmt.Errorf("%w: mongo.uri: is required for 'wxgate processor' (use 'wxgate serve' for the embedded default)", config.ErrInvalid)
-	}
-	return runNode(ctx, cfg, roles{processor: true}, stderr)
+	n.roles = roles{processor: true}
+	return runNode(ctx, n, stderr)
 }
 
 func runGateway(ctx context.Context, args []string, _, stderr io.Writer) error {
-	cfg, err := loadConfig("gateway", args, stderr)
+	n, err := loadNode("gateway", args, stderr)
 	if err != nil {
 		return err
 	}
-	if cfg.NATS.URL == "" {
-		return fmt.Errorf("%w: nats.url: is required for 'wxgate gateway' (use 'wxgate serve' for the embedded default)", config.ErrInvalid)
-	}
-	return runNode(ctx, cfg, roles{gateway: true}, stderr)
+	n.roles = roles{gateway: true}
+	return runNode(ctx, n, stderr)
 }
 
-// loadConfig parses the command's flags and loads the configuration they name.
-func loadConfig(name string, args []string, stderr io.Writer) (config.Config, error) {
+// loadNode parses a server command's flags and loads the configuration they
+// name, with everything the command needs.
+func loadNode(name string, args []string, stderr io.Writer) (nodeSpec, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	path := fs.String("config", "", "YAML configuration `file` (environment variables WXGATE_* override it)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return config.Config{}, fmt.Errorf("%w: see the flags above", errUsage)
+	fs.Usage = func() {
+		hup := "SIGHUP reloads the apps from the file and environment"
+		if name == "processor" {
+			hup = "SIGHUP checks the file again; the processor applies a change on a restart"
 		}
-		return config.Config{}, fmt.Errorf("%w: %v", errUsage, err)
+		fmt.Fprintf(stderr, "usage: wxgate %s [--config FILE]\n\n%s\n%s; SIGINT and SIGTERM shut down gracefully.\n\nflags:\n", name, serverSummary(name), hup)
+		fs.PrintDefaults()
+	}
+	path := fs.String("config", "", "YAML configuration `file` (environment variables WXGATE_* override it)")
+	if err := parseFlags(fs, args); err != nil {
+		return nodeSpec{}, err
 	}
 	if fs.NArg() > 0 {
-		return config.Config{}, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+		return nodeSpec{}, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
-	return config.Load(*path, os.Environ())
+	needs := commandNeeds(name)
+	cfg, err := config.LoadFor(*path, os.Environ(), needs)
+	if err != nil {
+		return nodeSpec{}, err
+	}
+	return nodeSpec{cfg: cfg, path: *path, needs: needs}, nil
 }
 
 func isConfigError(err error) bool { return errors.Is(err, config.ErrInvalid) }
@@ -98,13 +153,45 @@ func newLogger(level string, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
 }
 
-// runNode wires and runs the parts named by r until ctx is cancelled, then shuts
-// down in reverse order: stop taking requests, finish in-flight work, drain NATS,
-// stop the embedded servers.
-func runNode(ctx context.Context, cfg config.Config, r roles, logw io.Writer) error {
-	log := newLogger(cfg.LogLevel, logw)
+// runNode runs the parts of n until ctx is cancelled and logs that it stopped,
+// once everything it started has stopped.
+func runNode(ctx context.Context, n nodeSpec, logw io.Writer) error {
+	log := newLogger(n.cfg.LogLevel, logw)
+	log.Info("starting", "version", buildVersion(), "gateway", n.roles.gateway, "processor", n.roles.processor)
+	err := serveNode(ctx, n, log, logw)
+	if err != nil {
+		log.Error("stopped", "err", err)
+	} else {
+		log.Info("stopped")
+	}
+	return err
+}
+
+// serveNode wires and runs the parts of n until ctx is cancelled, then shuts
+// down in reverse order: stop taking requests, finish in-flight work, drain
+// NATS, stop the embedded servers.
+func serveNode(ctx context.Context, n nodeSpec, log *slog.Logger, logw io.Writer) error {
+	cfg, r := n.cfg, n.roles
 	log.Debug("configuration", "config", cfg.String())
+	if len(cfg.Apps) == 0 {
+		hint := "add apps to the configuration file"
+		if n.path == "" {
+			hint = "no --config was given: pass one with apps (examples/wxgate.yaml)"
+		}
+		log.Warn("no apps configured: every callback is answered 404 and every send is refused", "hint", hint)
+	}
 	gin.SetMode(gin.ReleaseMode)
+	// SIGHUP is taken from here on, so it never ends the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	// The HTTP port is bound first: if it is taken, nothing else starts.
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	defer ln.Close()
 
 	natsURL := cfg.NATS.URL
 	if natsURL == "" {
@@ -147,8 +234,9 @@ func runNode(ctx context.Context, cfg config.Config, r roles, logw io.Writer) er
 	}
 
 	pub := broker.NewPublisher(js, cfg.NATS.PublishTimeout.D())
+	var gw *gateway.Server
 	if r.gateway {
-		gw, err := gateway.New(gatewayConfig(cfg), pub, log, reg)
+		gw, err = gateway.New(gatewayConfig(cfg), pub, log, reg)
 		if err != nil {
 			return err
 		}
@@ -177,6 +265,8 @@ func runNode(ctx context.Context, cfg config.Config, r roles, logw io.Writer) er
 			Workers:      cfg.Processor.Workers,
 			MaxDeliver:   cfg.Processor.MaxDeliver,
 			SendAttempts: cfg.Processor.SendAttempts,
+			SendRetry:    durations(cfg.Processor.SendRetry),
+			UnknownAfter: cfg.Processor.UnknownAfter.D(),
 			Kinds:        templates,
 			Sender:       client,
 		})
@@ -188,14 +278,14 @@ func runNode(ctx context.Context, cfg config.Config, r roles, logw io.Writer) er
 		for _, a := range cfg.Apps {
 			appIDs = append(appIDs, a.AppID)
 		}
-		admin.New(admin.Config{Tokens: cfg.Admin.Tokens, AppIDs: appIDs}, proc, templates, log).Register(engine)
+		adminToks, err := adminTokens(cfg.Admin.Tokens)
+		if err != nil {
+			return err
+		}
+		admin.New(admin.Config{Tokens: adminToks, AppIDs: appIDs}, proc, templates, st, log).Register(engine)
 	}
 	gateway.RegisterHealth(engine, checks, reg)
 
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
-	}
 	srv := &http.Server{
 		Handler:           engine,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -207,6 +297,17 @@ func runNode(ctx context.Context, cfg config.Config, r roles, logw io.Writer) er
 	if proc != nil {
 		g.Go(func() error { return proc.Run(gctx) })
 	}
+	g.Go(func() error {
+		rl := reloader{node: n, gw: gw, log: log}
+		for {
+			select {
+			case <-gctx.Done():
+				return nil
+			case <-hup:
+				rl.reload()
+			}
+		}
+	})
 	g.Go(func() error {
 		log.Info("listening", "addr", ln.Addr().String(), "gateway", r.gateway, "processor", r.processor)
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
@@ -249,7 +350,7 @@ func openStore(ctx context.Context, cfg config.Config, log, storeLog *slog.Logge
 		// This process is the embedded store's only writer: the Guard makes its
 		// compare-and-set hold, and Open refuses other processes.
 		opts.Guard, opts.Embedded = store.NewGuard(), emb
-		log.Info("embedded store started", "addr", cfg.Mongo.Listen, "dir", dir)
+		log.Info("embedded store started", "uri", uri, "dir", dir)
 	}
 	st, err := store.Open(ctx, uri, cfg.Mongo.Database, opts)
 	if err != nil {
@@ -268,6 +369,28 @@ func openStore(ctx context.Context, cfg config.Config, log, storeLog *slog.Logge
 	}, nil
 }
 
+// durations converts configured durations.
+func durations(ds []config.Duration) []time.Duration {
+	out := make([]time.Duration, len(ds))
+	for i, d := range ds {
+		out[i] = d.D()
+	}
+	return out
+}
+
+// adminTokens turns the configured admin tokens into the API's.
+func adminTokens(cts []config.AdminToken) ([]admin.Token, error) {
+	out := make([]admin.Token, 0, len(cts))
+	for i, t := range cts {
+		role, err := admin.ParseRole(t.Role)
+		if err != nil {
+			return nil, fmt.Errorf("%w: admin.tokens[%d].role: %v", config.ErrInvalid, i, err)
+		}
+		out = append(out, admin.Token{Name: t.Name, Secret: t.Token, Role: role, Apps: t.Apps})
+	}
+	return out, nil
+}
+
 func wechatApps(cfg config.Config) []wechat.App {
 	apps := make([]wechat.App, 0, len(cfg.Apps))
 	for _, a := range cfg.Apps {
@@ -277,18 +400,23 @@ func wechatApps(cfg config.Config) []wechat.App {
 }
 
 func gatewayConfig(cfg config.Config) gateway.Config {
-	gc := gateway.Config{
+	return gateway.Config{
+		Apps:           gatewayApps(cfg),
 		MaxSkew:        cfg.Callback.MaxSkew.D(),
 		MaxBody:        int64(cfg.Callback.MaxBody),
 		PublishTimeout: cfg.NATS.PublishTimeout.D(),
 	}
+}
+
+func gatewayApps(cfg config.Config) []gateway.App {
+	apps := make([]gateway.App, 0, len(cfg.Apps))
 	for _, a := range cfg.Apps {
-		gc.Apps = append(gc.Apps, gateway.App{
+		apps = append(apps, gateway.App{
 			AppID:                  a.AppID,
 			Token:                  a.Token,
 			EncodingAESKey:         a.EncodingAESKey,
 			PreviousEncodingAESKey: a.PreviousEncodingAESKey,
 		})
 	}
-	return gc
+	return apps
 }

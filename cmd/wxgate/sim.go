@@ -24,12 +24,16 @@ const (
 func runSim(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: wxgate sim [--config FILE] [--listen ADDR] [--mode M] [--format F]\n\nPlays WeChat for the apps of a wxgate configuration.\n\nflags:")
+		fs.PrintDefaults()
+	}
 	path := fs.String("config", "", "wxgate configuration `file` whose apps to simulate")
 	listen := fs.String("listen", "127.0.0.1:9090", "`address` of the simulated WeChat API and control API")
 	mode := fs.String("mode", sim.ModeSecure, "push `mode`: plaintext, compatible or secure")
 	format := fs.String("format", sim.FormatJSON, "push `format`: json or xml")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	cfg, err := config.Load(*path, os.Environ())
 	if err != nil {

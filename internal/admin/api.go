@@ -1,12 +1,15 @@
 // Package admin serves wxgate's admin HTTP API under /v1: send requests,
-// message status, the consent ledger, the events audit trail and dead letters.
+// message status, the consent ledger, the events audit trail, dead letters,
+// and the audit log of the API's own state-changing calls. Every request
+// needs a bearer token whose scope, a role on some apps, covers its route.
 package admin
 
 import (
 	"context"
-	"crypto/sha256"
 	"log/slog"
 	"net/http"
+	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -31,6 +34,18 @@ type Service interface {
 	Events(ctx context.Context, q processor.EventQuery) ([]processor.EventRecord, string, error)
 	DeadLetters(ctx context.Context, q processor.DeadLetterQuery) ([]processor.DeadLetter, string, error)
 	Redrive(ctx context.Context, id string) (*processor.DeadLetter, error)
+	// RedriveMatching and DeleteMatching redrive or delete every dead letter a
+	// query matches, up to a bound, and return how many.
+	RedriveMatching(ctx context.Context, q processor.DeadLetterQuery) (int, error)
+	DeleteMatching(ctx context.Context, q processor.DeadLetterQuery) (int, error)
+	DeleteDeadLetter(ctx context.Context, id string) error
+	// Resend sends a message whose outcome is unknown again; it may reach the
+	// user twice. processor.ErrNotUnknown refuses any other message.
+	Resend(ctx context.Context, appID, id string) (*processor.Message, error)
+	// ReplayEvent and ReplayEvents apply received events again through the
+	// processor's normal path, idempotently, and count what changed.
+	ReplayEvent(ctx context.Context, appID, id string) (processor.ReplayResult, error)
+	ReplayEvents(ctx context.Context, appID string, since, until time.Time) (processor.ReplayResult, error)
 	Ready(ctx context.Context) error
 }
 
@@ -44,8 +59,9 @@ type Templates interface {
 
 // Config is the API's fixed configuration.
 type Config struct {
-	// Tokens are the bearer tokens accepted by /v1. With none, every request is refused.
-	Tokens []string
+	// Tokens are the bearer tokens accepted by /v1 and their scopes. With
+	// none, every request is refused.
+	Tokens []Token
 	// AppIDs are the apps the API serves; any other appid in a path answers 404.
 	AppIDs []string
 }
@@ -59,28 +75,42 @@ const maxBody = 64 << 10
 type API struct {
 	svc       Service
 	templates Templates
+	audit     AuditLog
 	log       *slog.Logger
-	// tokens are the SHA-256 digests of the accepted tokens: comparing digests
-	// takes the same time whatever the lengths of the token and the guess.
-	tokens [][sha256.Size]byte
+	// grants are the accepted tokens, kept as SHA-256 digests: comparing
+	// digests takes the same time whatever the lengths of the token and the guess.
+	grants []grant
+	// scopes maps "METHOD /v1/route" to what the route needs.
+	scopes map[string]routeScope
 	apps   map[string]bool
 	sends  *schemas.Validator
 }
 
-// New returns the API. Empty tokens are ignored, so that an empty entry in the
-// configuration never opens the API.
-func New(cfg Config, svc Service, templates Templates, logger *slog.Logger) *API {
+// New returns the API; audit keeps the record of its state-changing calls and
+// must not be nil. A token that cannot be accepted (no name, no secret, an
+// unknown role, a malformed hash) is left out and logged, so that a bad
+// entry never opens the API. Tokens should differ: of two entries with the
+// same token, the last one counts.
+func New(cfg Config, svc Service, templates Templates, audit AuditLog, logger *slog.Logger) *API {
 	a := &API{
 		svc:       svc,
 		templates: templates,
+		audit:     audit,
 		log:       logger,
+		scopes:    map[string]routeScope{},
 		apps:      make(map[string]bool, len(cfg.AppIDs)),
 		sends:     schemas.NewValidator(),
 	}
-	for _, t := range cfg.Tokens {
-		if t != "" {
-			a.tokens = append(a.tokens, sha256.Sum256([]byte(t)))
+	for i, t := range cfg.Tokens {
+		g, err := newGrant(t)
+		if err != nil {
+			a.log.Error("admin token left out", "index", i, "name", t.Name, "err", err)
+			continue
 		}
+		a.grants = append(a.grants, g)
+	}
+	for _, rt := range a.routes() {
+		a.scopes[rt.method+" "+prefix+rt.path] = routeScope{role: rt.role, perApp: strings.Contains(rt.path, "/:appid/")}
 	}
 	for _, id := range cfg.AppIDs {
 		a.apps[id] = true
@@ -88,17 +118,46 @@ func New(cfg Config, svc Service, templates Templates, logger *slog.Logger) *API
 	return a
 }
 
-// Register mounts the /v1 routes on r, every one behind bearer authentication.
+// prefix is where the API is mounted.
+const prefix = "/v1"
+
+// route is one route of the API and the role it needs: on the app in its
+// path, or on all apps for a route that names none.
+type route struct {
+	method, path string
+	role         Role
+	h            func(*gin.Context) error
+}
+
+// routes lists the API's routes; it is the table of scopes the README shows.
+func (a *API) routes() []route {
+	return []route{
+		{http.MethodPost, "/apps/:appid/messages", RoleSend, a.sendMessage},
+		{http.MethodGet, "/apps/:appid/messages", RoleRead, a.listMessages},
+		{http.MethodGet, "/apps/:appid/messages/:id", RoleRead, a.getMessage},
+		{http.MethodPost, "/apps/:appid/messages/:id/resend", RoleAdmin, a.resendMessage},
+		{http.MethodGet, "/apps/:appid/consents/:openid", RoleRead, a.getConsents},
+		{http.MethodPost, "/apps/:appid/consents", RoleSend, a.reportConsents},
+		{http.MethodGet, "/apps/:appid/events", RoleRead, a.listEvents},
+		{http.MethodPost, "/apps/:appid/events/replay", RoleAdmin, a.replayEvents},
+		{http.MethodPost, "/apps/:appid/events/:id/replay", RoleAdmin, a.replayEvent},
+		{http.MethodGet, "/dlq", RoleAdmin, a.listDeadLetters},
+		{http.MethodPost, "/dlq/:id/redrive", RoleAdmin, a.redrive},
+		{http.MethodDelete, "/dlq/:id", RoleAdmin, a.deleteDeadLetter},
+		{http.MethodPost, "/dlq/redrive", RoleAdmin, a.redriveMatching},
+		{http.MethodDelete, "/dlq", RoleAdmin, a.deleteMatching},
+		{http.MethodGet, "/audit", RoleAdmin, a.listAudit},
+	}
+}
+
+// Register mounts the /v1 routes on r. Every request is authenticated, then
+// recorded in the audit log if it may change state, then authorized, so that
+// a refused attempt is recorded too.
 func (a *API) Register(r gin.IRouter) {
-	v1 := r.Group("/v1", a.authenticate)
-	v1.POST("/apps/:appid/messages", a.handle(a.sendMessage))
-	v1.GET("/apps/:appid/messages", a.handle(a.listMessages))
-	v1.GET("/apps/:appid/messages/:id", a.handle(a.getMessage))
-	v1.GET("/apps/:appid/consents/:openid", a.handle(a.getConsents))
-	v1.POST("/apps/:appid/consents", a.handle(a.reportConsents))
-	v1.GET("/apps/:appid/events", a.handle(a.listEvents))
-	v1.GET("/dlq", a.handle(a.listDeadLetters))
-	v1.POST("/dlq/:id/redrive", a.handle(a.redrive))
+	v1 := r.Group(prefix, a.authenticate, a.record, a.authorize)
+	for _, rt := range a.routes() {
+		v1.Handle(rt.method, rt.path, a.handle(rt.h))
+	}
 }
 
 // app returns the path's appid, or errUnknownApp.
@@ -116,18 +175,26 @@ func (a *API) app(c *gin.Context) (string, error) {
 // to the log.
 func (a *API) handle(h func(*gin.Context) error) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		err := h(c)
-		if err == nil {
-			return
+		if err := h(c); err != nil {
+			a.fail(c, err)
 		}
-		resp := classify(err)
-		level := slog.LevelInfo
-		if resp.status >= http.StatusInternalServerError {
-			level = slog.LevelError
-		}
-		a.log.Log(c.Request.Context(), level, "admin request failed",
-			"method", c.Request.Method, "route", c.FullPath(), "appid", c.Param("appid"),
-			"status", resp.status, "err", err)
-		c.JSON(resp.status, resp.body)
 	}
+}
+
+// fail answers a request with err's status and body, logs why and stops the
+// request's remaining handlers.
+func (a *API) fail(c *gin.Context, err error) {
+	resp := classify(err)
+	level := slog.LevelInfo
+	if resp.status >= http.StatusInternalServerError {
+		level = slog.LevelError
+	}
+	token := ""
+	if g := grantOf(c); g != nil {
+		token = g.name
+	}
+	a.log.Log(c.Request.Context(), level, "admin request failed",
+		"method", c.Request.Method, "route", c.FullPath(), "appid", c.Param("appid"), "token", token,
+		"status", resp.status, "err", err)
+	c.AbortWithStatusJSON(resp.status, resp.body)
 }

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/wxgate/wxgate/internal/admin"
 	"github.com/wxgate/wxgate/internal/admin/admintest"
 	"github.com/wxgate/wxgate/processor"
@@ -689,5 +691,46 @@ func TestRedrive(t *testing.T) {
 	}
 	if r := call(t, s, http.MethodPost, "/v1/dlq/no-such-id/redrive", token, ""); r.status != http.StatusNotFound {
 		t.Errorf("redrive of an unknown id = %d %s, want 404", r.status, r.body)
+	}
+}
+
+// TestResendNeedsAnUnknownMessageAndAConfirmation: POST .../resend sends again
+// only a message whose outcome is unknown, and only when the caller confirms
+// that the user may get it twice.
+func TestResendNeedsAnUnknownMessageAndAConfirmation(t *testing.T) {
+	s := admintest.Start(t, admintest.Options{})
+	t0 := time.Date(2024, 5, 1, 8, 0, 0, 0, time.UTC)
+	for id, status := range map[string]string{"mUnknown": processor.StatusUnknown, "mSent": processor.StatusSent} {
+		s.Message(&processor.Message{
+			ID: id, AppID: appID, ToUser: openID, TemplateID: tplA, Data: map[string]string{"thing1": "hi"},
+			Status: status, CreatedAt: t0, UpdatedAt: t0,
+			History: []processor.StatusChange{{Status: processor.StatusQueued, At: t0}, {Status: status, At: t0}},
+		})
+	}
+	path := "/v1/apps/" + appID + "/messages/%s/resend"
+	for _, tt := range []struct {
+		name, id, body string
+		want           int
+	}{
+		{"no confirmation", "mUnknown", `{}`, http.StatusBadRequest},
+		{"wrong confirmation", "mUnknown", `{"confirm":"yes"}`, http.StatusBadRequest},
+		{"outcome known", "mSent", `{"confirm":"may_send_twice"}`, http.StatusConflict},
+		{"no such message", "mNone", `{"confirm":"may_send_twice"}`, http.StatusNotFound},
+		{"unknown and confirmed", "mUnknown", `{"confirm":"may_send_twice"}`, http.StatusAccepted},
+	} {
+		if r := call(t, s, http.MethodPost, fmt.Sprintf(path, tt.id), token, tt.body); r.status != tt.want {
+			t.Errorf("%s: POST resend = %d %s, want %d", tt.name, r.status, r.body, tt.want)
+		}
+	}
+	stream, err := s.JS.Stream(context.Background(), schemas.StreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := stream.Info(context.Background(), jetstream.WithSubjectFilter("wechat."+appID+".send"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := info.State.Subjects["wechat."+appID+".send"]; got != 1 {
+		t.Errorf("%d send events on the stream, want the one resend", got)
 	}
 }

@@ -78,6 +78,8 @@ func (a *API) reportConsents(c *gin.Context) error {
 	if r.RequestID == "" {
 		r.RequestID = "api-" + rand.Text()
 	}
+	auditTarget(c, targetOpenID, r.OpenID)
+	auditTarget(c, targetRequestID, r.RequestID)
 	consents, err := a.svc.ReportConsent(c.Request.Context(), appID, r.OpenID, r.RequestID, r.Results)
 	if errors.Is(err, processor.ErrReportQueued) {
 		// Stored on the stream, not applied yet: it will be, in order with the

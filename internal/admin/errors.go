@@ -35,10 +35,12 @@ func invalidRequest(fields ...schemas.FieldError) error {
 }
 
 // errorBody is every error response: a short fixed text and, for a request the
-// caller must fix, the fields at fault.
+// caller must fix, the fields at fault, or for a token without the scope a
+// route needs, that scope.
 type errorBody struct {
-	Error  string              `json:"error"`
-	Fields schemas.FieldErrors `json:"fields,omitempty"`
+	Error        string              `json:"error"`
+	Fields       schemas.FieldErrors `json:"fields,omitempty"`
+	MissingScope string              `json:"missing_scope,omitempty"`
 }
 
 type response struct {
@@ -51,7 +53,10 @@ type response struct {
 func classify(err error) response {
 	var inv *invalidError
 	var fes schemas.FieldErrors
+	var forbidden *forbiddenError
 	switch {
+	case errors.As(err, &forbidden):
+		return response{http.StatusForbidden, errorBody{Error: "forbidden", MissingScope: forbidden.scope()}}
 	case errors.As(err, &inv):
 		return response{http.StatusBadRequest, errorBody{Error: "invalid " + inv.what, Fields: inv.fields}}
 	case errors.As(err, &fes):

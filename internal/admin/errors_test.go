@@ -32,6 +32,7 @@ func TestClassify(t *testing.T) {
 		{"bad query", invalidQuery(schemas.FieldError{Field: "limit"}, schemas.FieldError{Field: "since"}), http.StatusBadRequest, "invalid query", 2},
 		{"bad cursor", fmt.Errorf("listing: %w", processor.ErrBadCursor), http.StatusBadRequest, "invalid query", 1},
 		{"too large", errTooLarge, http.StatusRequestEntityTooLarge, "request body too large", 0},
+		{"forbidden", &forbiddenError{role: RoleSend, appID: "wx1"}, http.StatusForbidden, "forbidden", 0},
 		{"anything else", errors.New("mongo: secret detail"), http.StatusInternalServerError, "internal error", 0},
 	}
 	for _, tt := range tests {
@@ -41,6 +42,22 @@ func TestClassify(t *testing.T) {
 				t.Errorf("classify(%q) = %d %q with %d fields, want %d %q with %d", tt.err, got.status, got.body.Error, len(got.body.Fields), tt.wantStatus, tt.wantError, tt.wantFields)
 			}
 		})
+	}
+}
+
+func TestForbiddenNamesTheScope(t *testing.T) {
+	for _, tt := range []struct {
+		err  *forbiddenError
+		want string
+	}{
+		{&forbiddenError{role: RoleSend, appID: "wxba5fad812f8e6fb9"}, "send on wxba5fad812f8e6fb9"},
+		{&forbiddenError{role: RoleAdmin, appID: AllApps}, "admin on *"},
+		{&forbiddenError{role: RoleRead, appID: "wx\x00"}, "read on the appid in the path"},
+		{&forbiddenError{role: RoleRead, appID: ""}, "read on the appid in the path"},
+	} {
+		if got := classify(tt.err).body.MissingScope; got != tt.want {
+			t.Errorf("missing_scope of %#v = %q, want %q", tt.err, got, tt.want)
+		}
 	}
 }
 
@@ -70,40 +87,5 @@ func TestParseTime(t *testing.T) {
 				t.Errorf("parseTime(%q) = %v, %v, want %s, %v", tt.in, got, ok, tt.want, tt.wantOK)
 			}
 		})
-	}
-}
-
-func TestAuthorized(t *testing.T) {
-	a := New(Config{Tokens: []string{"alpha", "", "beta-longer-token"}}, nil, nil, nil)
-	tests := []struct {
-		header string
-		want   bool
-	}{
-		{"Bearer alpha", true},
-		{"BEARER beta-longer-token", true},
-		{"Bearer  alpha ", true},
-		{"Bearer alph", false},
-		{"Bearer ", false},
-		{"Bearer", false},
-		{"alpha", false},
-		{"", false},
-	}
-	for _, tt := range tests {
-		if got := a.authorized(tt.header); got != tt.want {
-			t.Errorf("authorized(%q) = %v, want %v", tt.header, got, tt.want)
-		}
-	}
-	none := New(Config{Tokens: []string{""}}, nil, nil, nil)
-	for _, h := range []string{"Bearer ", "Bearer x", ""} {
-		if none.authorized(h) {
-			t.Errorf("with no tokens, authorized(%q) = true, want false", h)
-		}
-	}
-}
-
-func BenchmarkAuthorized(b *testing.B) {
-	a := New(Config{Tokens: []string{"token-one-0123456789", "token-two-0123456789", "token-three-0123456789"}}, nil, nil, nil)
-	for b.Loop() {
-		a.authorized("Bearer token-three-0123456789")
 	}
 }

@@ -41,6 +41,8 @@ func (a *API) sendMessage(c *gin.Context) error {
 	if errs := a.sends.Check(&req, a.template(c, appID, req.TemplateID)); len(errs) > 0 {
 		return invalidRequest(errs...)
 	}
+	auditTarget(c, targetToUser, req.ToUser)
+	auditTarget(c, targetTemplateID, req.TemplateID)
 	m, err := a.svc.RequestSend(c.Request.Context(), appID, &req, key)
 	if err != nil && !errors.Is(err, processor.ErrDuplicateRequest) {
 		return err
@@ -48,6 +50,7 @@ func (a *API) sendMessage(c *gin.Context) error {
 	if m == nil {
 		return fmt.Errorf("request send: no message returned (err %v)", err)
 	}
+	auditTarget(c, targetID, m.ID)
 	c.Header("Location", "/v1/apps/"+appID+"/messages/"+m.ID)
 	c.JSON(http.StatusAccepted, Accepted{ID: m.ID, Status: m.Status})
 	return nil
@@ -87,6 +90,48 @@ func (a *API) getMessage(c *gin.Context) error {
 		return err
 	}
 	c.JSON(http.StatusOK, viewMessage(m))
+	return nil
+}
+
+// confirmMaySendTwice is the confirmation a resend of an unknown message needs.
+const confirmMaySendTwice = "may_send_twice"
+
+// resendRequest is the body of POST /v1/apps/{appid}/messages/{id}/resend.
+type resendRequest struct {
+	// Confirm must be "may_send_twice": WeChat may have accepted the first send.
+	Confirm string `json:"confirm"`
+}
+
+// resendMessage answers POST /v1/apps/{appid}/messages/{id}/resend: a message
+// whose send outcome is unknown is sent again, from a new grant, once the
+// caller confirms that the user may get it twice. 202 with the message as it
+// was; 409 when its outcome is known.
+func (a *API) resendMessage(c *gin.Context) error {
+	appID, err := a.app(c)
+	if err != nil {
+		return err
+	}
+	id := c.Param("id")
+	if reason, _ := checkID(id); reason != "" {
+		return processor.ErrNotFound
+	}
+	body, err := readBody(c)
+	if err != nil {
+		return err
+	}
+	var r resendRequest
+	if err := decodeJSON(body, &r); err != nil {
+		return err
+	}
+	if r.Confirm != confirmMaySendTwice {
+		return invalidRequest(schemas.FieldError{Field: "confirm", Rule: "eq",
+			Message: `confirm must be "` + confirmMaySendTwice + `": the first send may have reached the user, and a resend may reach them twice`})
+	}
+	m, err := a.svc.Resend(c.Request.Context(), appID, id)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusAccepted, viewMessage(m))
 	return nil
 }
 

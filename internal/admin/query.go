@@ -22,7 +22,7 @@ const (
 // statuses are the message statuses of the contract, in lifecycle order.
 var statuses = []string{
 	processor.StatusQueued, processor.StatusSending, processor.StatusSent, processor.StatusDelivered,
-	processor.StatusFailed, processor.StatusRejected, processor.StatusInvalid, processor.StatusDead,
+	processor.StatusFailed, processor.StatusRejected, processor.StatusInvalid, processor.StatusDead, processor.StatusUnknown,
 }
 
 // query reads a request's query parameters and collects every bad one, so that
@@ -69,6 +69,20 @@ func checkID(v string) (reason, rule string) {
 		}
 	}
 	return "", ""
+}
+
+// errcode reads an optional WeChat errcode (an integer, -1 included).
+func (q *query) errcode(name string) *int {
+	v := q.values.Get(name)
+	if v == "" {
+		return nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < -1 || n > 999999 {
+		q.fail(name, "number", "must be a WeChat errcode: a whole number from -1 to 999999")
+		return nil
+	}
+	return &n
 }
 
 // status reads an optional message status.

@@ -36,18 +36,20 @@ type Accepted struct {
 
 // MessageView is one message: GET /v1/apps/{appid}/messages/{id} and the items of a message listing.
 type MessageView struct {
-	ID          string       `json:"id"`
-	ToUser      string       `json:"touser"`
-	TemplateID  string       `json:"template_id"`
-	Status      string       `json:"status"`
-	Reason      string       `json:"reason"`
-	WeChatMsgID string       `json:"wechat_msgid"`
-	ErrCode     int          `json:"errcode"`
-	ErrMsg      string       `json:"errmsg"`
-	Attempts    int          `json:"attempts"`
-	History     []StatusView `json:"history"`
-	CreatedAt   time.Time    `json:"created_at"`
-	UpdatedAt   time.Time    `json:"updated_at"`
+	ID          string `json:"id"`
+	ToUser      string `json:"touser"`
+	TemplateID  string `json:"template_id"`
+	Status      string `json:"status"`
+	Reason      string `json:"reason"`
+	WeChatMsgID string `json:"wechat_msgid"`
+	ErrCode     int    `json:"errcode"`
+	ErrMsg      string `json:"errmsg"`
+	Attempts    int    `json:"attempts"`
+	// NextAttemptAt is when a send that failed for a passing reason is tried again.
+	NextAttemptAt time.Time    `json:"next_attempt_at,omitzero"`
+	History       []StatusView `json:"history"`
+	CreatedAt     time.Time    `json:"created_at"`
+	UpdatedAt     time.Time    `json:"updated_at"`
 }
 
 // StatusView is one entry of a message's history.
@@ -63,7 +65,7 @@ type StatusView struct {
 func viewMessage(m *processor.Message) MessageView {
 	v := MessageView{
 		ID: m.ID, ToUser: m.ToUser, TemplateID: m.TemplateID, Status: m.Status, Reason: m.Reason,
-		WeChatMsgID: m.WeChatMsgID, ErrCode: m.ErrCode, ErrMsg: m.ErrMsg, Attempts: m.Attempts,
+		WeChatMsgID: m.WeChatMsgID, ErrCode: m.ErrCode, ErrMsg: m.ErrMsg, Attempts: m.Attempts, NextAttemptAt: m.NextAttemptAt,
 		History: make([]StatusView, len(m.History)), CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt,
 	}
 	for i, h := range m.History {
@@ -143,13 +145,15 @@ func viewEvent(e *processor.EventRecord) EventView {
 
 // DeadLetterView is one dead letter.
 type DeadLetterView struct {
-	ID         string     `json:"id"`
-	AppID      string     `json:"appid"`
-	Consumer   string     `json:"consumer"`
-	Subject    string     `json:"subject"`
-	MsgID      string     `json:"msg_id"`
-	Data       string     `json:"data"`
-	Reason     string     `json:"reason"`
+	ID       string `json:"id"`
+	AppID    string `json:"appid"`
+	Consumer string `json:"consumer"`
+	Subject  string `json:"subject"`
+	MsgID    string `json:"msg_id"`
+	Data     string `json:"data"`
+	Reason   string `json:"reason"`
+	// ErrCode is WeChat's errcode when WeChat's answer was the cause, else 0.
+	ErrCode    int        `json:"errcode"`
 	Deliveries int        `json:"deliveries"`
 	At         time.Time  `json:"at"`
 	Redrives   int        `json:"redrives"`
@@ -158,7 +162,7 @@ type DeadLetterView struct {
 
 func viewDeadLetter(d *processor.DeadLetter) DeadLetterView {
 	return DeadLetterView{
-		ID: d.ID, AppID: d.AppID, Consumer: d.Consumer, Subject: d.Subject, MsgID: d.MsgID, Data: d.Data,
+		ID: d.ID, AppID: d.AppID, Consumer: d.Consumer, Subject: d.Subject, MsgID: d.MsgID, Data: d.Data, ErrCode: d.ErrCode,
 		Reason: d.Reason, Deliveries: d.Deliveries, At: d.At, Redrives: d.Redrives, RedrivenAt: d.RedrivenAt,
 	}
 }

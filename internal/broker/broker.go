@@ -52,6 +52,16 @@ func StartEmbedded(o EmbeddedOptions) (*server.Server, error) {
 	}
 	if port == 0 {
 		port = server.RANDOM_PORT
+	} else {
+		// The server only logs a failed listen (and logging is off), so a taken
+		// port would look like a server that never became ready: try it first.
+		ln, err := net.Listen("tcp", o.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("embedded nats: listen %s: %w", o.Listen, err)
+		}
+		if err := ln.Close(); err != nil {
+			return nil, fmt.Errorf("embedded nats: %w", err)
+		}
 	}
 	opts := &server.Options{
 		ServerName: "wxgate-embedded",

@@ -9,6 +9,8 @@
 // (processor/ack.go). WeChat's errcode travels as data on the error (ErrCode).
 package derrors
 
+//lint:file-ignore ST1012 the kinds read as derrors.NotFound, derrors.Conflict, ... at every use, as in pkgsite's derrors.
+
 import (
 	"errors"
 	"fmt"
@@ -35,8 +37,9 @@ var (
 	Ambiguous = errors.New("outcome unknown")
 )
 
-// kinds lists the kinds, in the order KindOf tries them.
-var kinds = []error{Ambiguous, Invalid, NotFound, Conflict, Duplicate, Unavailable, Permanent}
+// kinds lists the kinds, in the order KindOf tries them: an error that wraps
+// Permanent on purpose around a passing cause (retries exhausted) is permanent.
+var kinds = []error{Ambiguous, Permanent, Invalid, NotFound, Conflict, Duplicate, Unavailable}
 
 // KindOf returns the kind err wraps, or nil when it wraps none.
 func KindOf(err error) error {

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wxgate/wxgate/internal/testclock"
 )
 
 const (
@@ -49,25 +51,8 @@ func longData() map[string]any {
 	return map[string]any{"phrase1": map[string]string{"value": "已受理"}, "character_string2": map[string]string{"value": "A-1024"}}
 }
 
-// clock is a manual clock for token lifetimes.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Unix(1714112445, 0)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+// newClock is a manual clock for token lifetimes.
+func newClock() *testclock.Clock { return testclock.New(time.Unix(1714112445, 0)) }
 
 // start runs a simulator for the test on a real port and closes it at cleanup.
 func start(t *testing.T, cfg Config) (*Sim, string) {

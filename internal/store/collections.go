@@ -41,6 +41,19 @@ func onlyDuplicates(err error) bool {
 	return true
 }
 
+// Event reads one inbound event of an app by _id (the app is checked here, as
+// Message does).
+func (s *Store) Event(ctx context.Context, appID, id string) (*processor.EventRecord, error) {
+	e, err := get[processor.EventRecord](ctx, s.coll(collEvents), bson.M{"_id": id})
+	if err != nil {
+		return nil, err
+	}
+	if e.AppID != appID {
+		return nil, processor.ErrNotFound
+	}
+	return e, nil
+}
+
 // Events lists the audit trail, newest first.
 func (s *Store) Events(ctx context.Context, q processor.EventQuery) ([]processor.EventRecord, string, error) {
 	f := bson.M{"appid": q.AppID}
@@ -142,6 +155,17 @@ func (s *Store) SaveDeadLetter(ctx context.Context, d *processor.DeadLetter) err
 	return s.save(ctx, s.coll(collDLQ), d.ID, d.Version, d)
 }
 
+// DeleteDeadLetter removes one dead letter by _id.
+func (s *Store) DeleteDeadLetter(ctx context.Context, id string) error {
+	c := s.coll(collDLQ)
+	if s.guard != nil {
+		defer s.guard.lock(c.Name() + "/" + id)()
+		defer s.guard.forget(c.Name() + "/" + id)
+	}
+	_, err := c.DeleteOne(ctx, bson.M{"_id": id})
+	return classify(err)
+}
+
 // DeadLetters lists dead letters, newest first.
 func (s *Store) DeadLetters(ctx context.Context, q processor.DeadLetterQuery) ([]processor.DeadLetter, string, error) {
 	f := bson.M{}
@@ -151,7 +175,40 @@ func (s *Store) DeadLetters(ctx context.Context, q processor.DeadLetterQuery) ([
 	if q.Consumer != "" {
 		f["consumer"] = q.Consumer
 	}
+	if q.ErrCode != nil {
+		f["errcode"] = *q.ErrCode
+	}
 	return list(ctx, s.coll(collDLQ), f, "at", q.Page, func(d *processor.DeadLetter) (time.Time, string) {
 		return d.At, d.ID
 	})
+}
+
+// PutOutbox records a message whose send event is about to be published; a
+// second record of the same message is not an error.
+func (s *Store) PutOutbox(ctx context.Context, e *processor.OutboxEntry) error {
+	_, err := s.coll(collOutbox).InsertOne(ctx, e)
+	if mongo.IsDuplicateKeyError(err) {
+		return nil
+	}
+	return classify(err)
+}
+
+// DeleteOutbox removes a message's outbox entry by _id.
+func (s *Store) DeleteOutbox(ctx context.Context, id string) error {
+	_, err := s.coll(collOutbox).DeleteOne(ctx, bson.M{"_id": id})
+	return classify(err)
+}
+
+// Outbox lists the outbox, oldest first. The collection holds only the
+// publishes in flight or lost, so reading it whole is cheap.
+func (s *Store) Outbox(ctx context.Context, limit int) ([]processor.OutboxEntry, error) {
+	cur, err := s.coll(collOutbox).Find(ctx, bson.M{}, options.Find().SetSort(bson.D{{Key: "at", Value: 1}}).SetLimit(int64(limit)))
+	if err != nil {
+		return nil, classify(err)
+	}
+	out := []processor.OutboxEntry{}
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, classify(err)
+	}
+	return out, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/wxgate/wxgate/internal/checkfor"
 	"github.com/wxgate/wxgate/internal/store"
 	"github.com/wxgate/wxgate/internal/store/storetest"
 )
@@ -166,7 +168,14 @@ func TestIndexIDsCachedPlans(t *testing.T) {
 			defer cancel()
 			u := pgURL
 			if tc.planCacheMode != "" {
-				u += "?plan_cache_mode=" + tc.planCacheMode
+				parsed, err := url.Parse(pgURL)
+				if err != nil {
+					t.Fatal(err)
+				}
+				q := parsed.Query()
+				q.Set("plan_cache_mode", tc.planCacheMode)
+				parsed.RawQuery = q.Encode()
+				u = parsed.String()
 			}
 			srv := storetest.StartPostgreSQL(t, u)
 			database := "plans_" + tc.name
@@ -244,20 +253,18 @@ func pgScans(ctx context.Context, t *testing.T, pgURL, database string, want int
 		FROM pg_stat_user_tables t JOIN pg_stat_user_indexes i USING (relid)
 		WHERE t.schemaname = $1 AND t.relname LIKE 'messages%'
 		GROUP BY t.seq_scan, t.idx_scan`
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var all, viaIndex int64
+	var viaIndex int64
+	checkfor.Eventually(t, 30*time.Second, 100*time.Millisecond, func() error {
+		var all int64
 		if err := conn.QueryRow(ctx, q, database).Scan(&all, &viaIndex); err != nil {
-			t.Fatal(err)
+			return err
 		}
-		if all >= int64(want) {
-			return viaIndex
+		if all < int64(want) {
+			return fmt.Errorf("PostgreSQL counted %d scans of %s.messages, want at least %d", all, database, want)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("PostgreSQL counted %d scans of %s.messages, want at least %d", all, database, want)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
+	return viaIndex
 }
 
 func connect(t testing.TB, srv *storetest.Server) *mongo.Client {

@@ -17,10 +17,14 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
 
+	"github.com/wxgate/wxgate/internal/admin"
 	"github.com/wxgate/wxgate/processor"
 )
 
-var _ processor.Store = (*Store)(nil)
+var (
+	_ processor.Store = (*Store)(nil)
+	_ admin.AuditLog  = (*Store)(nil)
+)
 
 // Collection names.
 const (
@@ -30,10 +34,12 @@ const (
 	collOutcomes = "outcomes"
 	collDLQ      = "dead_letters"
 	collMeta     = "meta"
+	collOutbox   = "outbox"
+	collAudit    = "admin_audit"
 )
 
 // collections lists every collection Open prepares, in the order it creates them.
-var collections = []string{collEvents, collConsents, collMessages, collOutcomes, collDLQ, collMeta}
+var collections = []string{collEvents, collConsents, collMessages, collOutcomes, collDLQ, collMeta, collOutbox, collAudit}
 
 // Store is a processor.Store on MongoDB. It is safe for concurrent use.
 type Store struct {
@@ -182,7 +188,8 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 			idx(false, false, "appid", "-created_at", "-_id"),
 			idx(false, false, "appid", "touser", "-created_at", "-_id"),
 		},
-		collDLQ: {idx(false, false, "-at", "-_id")},
+		collDLQ:   {idx(false, false, "-at", "-_id")},
+		collAudit: {idx(false, false, "-at", "-_id")},
 	}
 	// One index per command: FerretDB v1 drops the connection when a createIndexes
 	// with several indexes meets indexes it already has from a previous run, and

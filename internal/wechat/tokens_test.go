@@ -11,8 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/wxgate/wxgate/internal/broker/natstest"
+	"github.com/wxgate/wxgate/internal/checkfor"
 	"github.com/wxgate/wxgate/internal/sim"
+	"github.com/wxgate/wxgate/internal/testclock"
 )
 
 func TestTokenFetchedOnceAndShared(t *testing.T) {
@@ -62,76 +66,121 @@ func TestTokenFetchedOnceAndShared(t *testing.T) {
 	}
 }
 
-// hammer runs n instances that call Token() and Send() continuously for d
-// after the first token exists, and returns the instances and the number of
-// successful sends.
-func hammer(t *testing.T, s *sim.Sim, srv *natstest.Server, app App, n int, d time.Duration, opts TokenOptions) ([]*Tokens, int64) {
+// hammer runs n instances on clk, which the simulator must share. After the
+// first token exists it moves clk by step, steps times, and waits each time
+// until one more token call has been made and stored; meanwhile every instance
+// calls Token() and Send() continuously, and stops before the clock moves
+// again. It returns the instances and the number of successful sends.
+func hammer(t *testing.T, s *sim.Sim, srv *natstest.Server, clk *testclock.Clock, app App, n, steps int, step time.Duration, opts TokenOptions) ([]*Tokens, int64) {
 	t.Helper()
 	ctx := testCtx(t)
+	opts.Clock = clk.Now
 	instances := make([]*Tokens, n)
 	clients := make([]*Client, n)
+	bodies := make([][]byte, n)
 	for i := range instances {
 		instances[i] = newTokens(t, srv, []App{app}, opts)
 		clients[i] = NewClient([]App{app}, instances[i], nil)
+		openID := fmt.Sprintf("o-hammer-user-%d", i)
+		subscribe(t, s, openID)
+		bodies[i] = sendBody(t, openID)
 	}
 	if _, err := instances[0].Token(ctx, testAppID); err != nil {
 		t.Fatalf("first Token(): %v", err)
 	}
-	stop := time.Now().Add(d)
+	kv := kvOf(t, srv)
 	var sent atomic.Int64
-	var wg sync.WaitGroup
-	errc := make(chan error, 4*n)
-	for i := range instances {
-		openID := fmt.Sprintf("o-hammer-user-%d", i)
-		subscribe(t, s, openID)
-		body := sendBody(t, openID)
-		// Two goroutines per instance read the token; one sends with it.
-		for range 2 {
+	for k := range steps + 1 {
+		if k > 0 {
+			clk.Advance(step)
+		}
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		errc := make(chan error, 3*n)
+		// every runs f at least once, then again every pause until stop.
+		every := func(pause time.Duration, f func() error) {
 			wg.Go(func() {
-				for time.Now().Before(stop) {
-					if _, err := instances[i].Token(ctx, testAppID); err != nil {
-						errc <- fmt.Errorf("instance %d Token(): %w", i, err)
+				for {
+					if err := f(); err != nil {
+						errc <- err
 						return
 					}
-					time.Sleep(time.Millisecond)
+					select {
+					case <-stop:
+						return
+					case <-time.After(pause):
+					}
 				}
 			})
 		}
-		wg.Go(func() {
-			for time.Now().Before(stop) {
-				if _, err := clients[i].Send(ctx, testAppID, body); err != nil {
-					errc <- fmt.Errorf("instance %d Send(): %w", i, err)
-					return
+		for i := range instances {
+			// Two goroutines per instance read the token; one sends with it.
+			for range 2 {
+				every(time.Millisecond, func() error {
+					if _, err := instances[i].Token(ctx, testAppID); err != nil {
+						return fmt.Errorf("instance %d Token(): %w", i, err)
+					}
+					return nil
+				})
+			}
+			every(20*time.Millisecond, func() error {
+				if _, err := clients[i].Send(ctx, testAppID, bodies[i]); err != nil {
+					return fmt.Errorf("instance %d Send(): %w", i, err)
 				}
 				sent.Add(1)
-				time.Sleep(20 * time.Millisecond)
-			}
+				return nil
+			})
+		}
+		checkfor.Eventually(t, 10*time.Second, 10*time.Millisecond, func() error {
+			return tokenCallsStored(ctx, s, kv, int64(k+1))
 		})
-	}
-	wg.Wait()
-	close(errc)
-	for err := range errc {
-		t.Error(err)
+		close(stop)
+		wg.Wait()
+		close(errc)
+		for err := range errc {
+			t.Error(err)
+		}
 	}
 	return instances, sent.Load()
+}
+
+// tokenCallsStored reports whether the simulator has answered at least calls
+// token calls and the last one's outcome is stored, its lease released.
+func tokenCallsStored(ctx context.Context, s *sim.Sim, kv jetstream.KeyValue, calls int64) error {
+	app := s.Stats().Apps[testAppID]
+	if got := app.TokenCalls + app.StableTokenCalls; got < calls {
+		return fmt.Errorf("%d token calls, want %d", got, calls)
+	}
+	e, err := kv.Get(ctx, testAppID)
+	if err != nil {
+		return err
+	}
+	rec, err := decodeRecord(e.Value())
+	if err != nil {
+		return err
+	}
+	if rec.Lease != nil {
+		return fmt.Errorf("the token record is leased by %s", rec.Lease.Holder)
+	}
+	return nil
 }
 
 func TestRefreshAheadByOneInstance(t *testing.T) {
 	t.Parallel()
 	// With /cgi-bin/token every call issues a new token, so the call count is
 	// exactly the number of refreshes. A 2 s token refreshed 1 s ahead is
-	// refreshed every second (plus the fetch latency); in 4.5 s that is the
-	// first fetch and refreshes at about 1, 2, 3 and 4 s: 5 calls, with half a
-	// second of slack on either side.
+	// refreshed every second; the clock moves a second four times: the first
+	// fetch and refreshes at 1, 2, 3 and 4 s make 5 calls.
 	const (
-		ttl      = 2 * time.Second
-		ahead    = time.Second
-		duration = 4500 * time.Millisecond
-		want     = 5
+		ttl   = 2 * time.Second
+		ahead = time.Second
+		steps = 4
+		want  = 5
 	)
-	s, base := startSim(t, sim.Config{TokenTTL: ttl})
+	clk := testclock.New(time.Unix(1714112445, 0))
+	s, base := startSim(t, sim.Config{TokenTTL: ttl, Clock: clk.Now})
 	srv := natstest.Start(t)
-	instances, sent := hammer(t, s, srv, testApp(base, TokenAPIPlain), 4, duration, TokenOptions{RefreshAhead: ahead, LeaseTTL: time.Second})
+	instances, sent := hammer(t, s, srv, clk, testApp(base, TokenAPIPlain), 4, steps, time.Second, TokenOptions{RefreshAhead: ahead, LeaseTTL: time.Second})
 	st := s.Stats()
 	for _, tk := range instances {
 		tk.Close()
@@ -145,7 +194,7 @@ func TestRefreshAheadByOneInstance(t *testing.T) {
 	}
 	t.Logf("%d sends; token calls %d, tokens issued %d, fetches per instance %v", sent, app.TokenCalls, app.TokensIssued, per)
 	if app.TokenCalls != want || app.TokensIssued != want {
-		t.Errorf("token calls = %d, tokens issued = %d over %v with a %v token; want %d each", app.TokenCalls, app.TokensIssued, duration, ttl, want)
+		t.Errorf("token calls = %d, tokens issued = %d over %v with a %v token; want %d each", app.TokenCalls, app.TokensIssued, steps*time.Second, ttl, want)
 	}
 	if fetches != app.TokenCalls {
 		t.Errorf("instances counted %d fetches, the simulator %d", fetches, app.TokenCalls)
@@ -164,12 +213,13 @@ func TestRefreshAheadStableToken(t *testing.T) {
 	// refresh can yield the same token; what must hold is one token per
 	// lifetime for the whole fleet and every fetch coordinated.
 	const (
-		ttl      = 2 * time.Second
-		duration = 4500 * time.Millisecond
+		ttl   = 2 * time.Second
+		steps = 4
 	)
-	s, base := startSim(t, sim.Config{TokenTTL: ttl})
+	clk := testclock.New(time.Unix(1714112445, 0))
+	s, base := startSim(t, sim.Config{TokenTTL: ttl, Clock: clk.Now})
 	srv := natstest.Start(t)
-	instances, sent := hammer(t, s, srv, testApp(base, TokenAPIStable), 4, duration, TokenOptions{RefreshAhead: time.Second, LeaseTTL: time.Second})
+	instances, sent := hammer(t, s, srv, clk, testApp(base, TokenAPIStable), 4, steps, time.Second, TokenOptions{RefreshAhead: time.Second, LeaseTTL: time.Second})
 	st := s.Stats()
 	for _, tk := range instances {
 		tk.Close()
@@ -181,10 +231,10 @@ func TestRefreshAheadStableToken(t *testing.T) {
 		forced += tk.Stats(testAppID).Forced
 	}
 	t.Logf("%d sends; stable_token calls %d, tokens issued %d, sends by errcode %v", sent, app.StableTokenCalls, app.TokensIssued, app.Sends)
-	// Lifetimes start at about 0, 2 and 4 s (3 tokens) if the simulator keeps a
+	// Lifetimes start at 0, 2 and 4 s (3 tokens) if the simulator keeps a
 	// token to its end, or every second (5 tokens) if it rotates early as WeChat does.
 	if app.TokensIssued < 3 || app.TokensIssued > 5 {
-		t.Errorf("tokens issued = %d over %v with a %v token, want 3 to 5", app.TokensIssued, duration, ttl)
+		t.Errorf("tokens issued = %d over %v with a %v token, want 3 to 5", app.TokensIssued, steps*time.Second, ttl)
 	}
 	if fetches != app.StableTokenCalls {
 		t.Errorf("instances counted %d fetches, the simulator %d", fetches, app.StableTokenCalls)
@@ -235,9 +285,11 @@ func TestInvalidateReplacesOnlyCurrentToken(t *testing.T) {
 		t.Fatalf("stats after Invalidate(current) = %+v, want 3 fetches, 1 forced", st)
 	}
 	// The other instance learns the new token from the bucket watch, unasked.
-	waitFor(t, 2*time.Second, "the second instance to cache the new token", func() bool {
-		h := b.apps[testAppID].hot.Load()
-		return h != nil && h.token == second
+	checkfor.Eventually(t, 2*time.Second, 10*time.Millisecond, func() error {
+		if h := b.apps[testAppID].hot.Load(); h == nil || h.token != second {
+			return errors.New("the second instance has not cached the new token")
+		}
+		return nil
 	})
 
 	// The other instance reports the same failed token late: nothing is fetched
@@ -297,9 +349,9 @@ func TestTokenFetchFailureBacksOff(t *testing.T) {
 	}
 	start := time.Now()
 	var tok string
-	waitFor(t, 3*time.Second, "a token after the back-off", func() bool {
+	checkfor.Eventually(t, 3*time.Second, 10*time.Millisecond, func() error {
 		tok, err = b.Token(ctx, testAppID)
-		return err == nil
+		return err
 	})
 	if waited := time.Since(start); waited < minBackoff/2 {
 		t.Errorf("token fetched again after %v, want a back-off of about %v", waited, minBackoff)

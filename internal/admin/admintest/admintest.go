@@ -19,6 +19,7 @@ import (
 	"github.com/wxgate/wxgate/internal/admin"
 	"github.com/wxgate/wxgate/internal/broker"
 	"github.com/wxgate/wxgate/internal/broker/natstest"
+	"github.com/wxgate/wxgate/internal/checkfor"
 	"github.com/wxgate/wxgate/internal/store"
 	"github.com/wxgate/wxgate/internal/store/storetest"
 	"github.com/wxgate/wxgate/processor"
@@ -30,28 +31,39 @@ const (
 	Token = "test-admin-token"
 )
 
-// waitTime bounds every wait for the processor.
-const waitTime = 30 * time.Second
+// Every wait for the processor polls every pollEvery for at most waitTime.
+const (
+	waitTime  = 30 * time.Second
+	pollEvery = 25 * time.Millisecond
+)
 
 // Options configures Start; zero fields take the defaults above.
 type Options struct {
-	// Tokens are the accepted bearer tokens; nil means []string{Token}, and an
-	// empty non-nil slice configures none.
+	// Tokens are accepted bearer tokens with the role admin on all apps,
+	// named as the configuration names bare tokens (admin.tokens[0], ...);
+	// nil means []string{Token}, and an empty non-nil slice configures none.
 	Tokens []string
+	// Scoped are further accepted tokens, each with its own name and scope.
+	Scoped []admin.Token
 	// AppIDs are the served apps; nil means []string{AppID}.
 	AppIDs []string
 	// Templates is passed to admin.New.
 	Templates admin.Templates
+	// Log receives the API's and the processor's log lines; nil discards them.
+	Log io.Writer
 }
 
 // Server is the API under test and what stands behind it. It belongs to one
 // test; its methods must be called from that test's goroutine.
 type Server struct {
 	// URL is the HTTP server's base URL, without /v1.
-	URL   string
+	URL string
+	// Store is the processor's store and the API's audit log.
 	Store *store.Store
-	Proc  *processor.Processor
-	JS    jetstream.JetStream
+	// DB is the embedded store itself, which a test may stop.
+	DB   *storetest.Server
+	Proc *processor.Processor
+	JS   jetstream.JetStream
 
 	t       testing.TB
 	lastSeq uint64
@@ -66,10 +78,14 @@ func Start(t testing.TB, o Options) *Server {
 	if o.AppIDs == nil {
 		o.AppIDs = []string{AppID}
 	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
 	ns := natstest.Start(t)
-	st := storetest.Start(t).Open("wxgate_admin_test")
+	db := storetest.Start(t)
+	st := db.Open("wxgate_admin_test")
 	_, js := ns.Connect()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logger := slog.New(slog.NewTextHandler(o.Log, nil))
 	proc, err := processor.New(st, js, broker.NewPublisher(js, 5*time.Second), logger, prometheus.NewRegistry(),
 		processor.Config{Workers: 4, MaxDeliver: 3, AckWait: 10 * time.Second})
 	if err != nil {
@@ -87,10 +103,15 @@ func Start(t testing.TB, o Options) *Server {
 
 	gin.SetMode(gin.ReleaseMode)
 	engine := gin.New()
-	admin.New(admin.Config{Tokens: o.Tokens, AppIDs: o.AppIDs}, proc, o.Templates, logger).Register(engine)
+	tokens := make([]admin.Token, 0, len(o.Tokens)+len(o.Scoped))
+	for i, tok := range o.Tokens {
+		tokens = append(tokens, admin.Token{Name: fmt.Sprintf("admin.tokens[%d]", i), Secret: tok, Role: admin.RoleAdmin, Apps: []string{admin.AllApps}})
+	}
+	tokens = append(tokens, o.Scoped...)
+	admin.New(admin.Config{Tokens: tokens, AppIDs: o.AppIDs}, proc, o.Templates, st, logger).Register(engine)
 	hs := httptest.NewServer(engine)
 	t.Cleanup(hs.Close)
-	return &Server{URL: hs.URL, Store: st, Proc: proc, JS: js, t: t}
+	return &Server{URL: hs.URL, Store: st, DB: db, Proc: proc, JS: js, t: t}
 }
 
 // Push publishes a raw WeChat push for appID the way the gateway does and
@@ -111,21 +132,9 @@ func (s *Server) PublishRaw(subject, msgID string, data []byte) {
 // Drained waits until the processor has settled every inbound event published so far.
 func (s *Server) Drained() {
 	s.t.Helper()
-	deadline := time.Now().Add(waitTime)
-	for {
-		err := s.pending()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("events not settled within %v: %v", waitTime, err)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-}
-
-func (s *Server) pending() error {
-	return natstest.Settled(s.JS, processor.ConsumerName, s.lastSeq)
+	checkfor.Eventually(s.t, waitTime, pollEvery, func() error {
+		return natstest.Settled(s.JS, processor.ConsumerName, s.lastSeq)
+	})
 }
 
 // PopupAccept returns a subscribe_msg_popup_event push in which openID accepts templateID.

@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/wxgate/wxgate/internal/broker"
+	"github.com/wxgate/wxgate/internal/checkfor"
 	"github.com/wxgate/wxgate/schemas"
 )
 
@@ -73,19 +74,16 @@ func (s *Server) Stop() {
 func (s *Server) Restart() {
 	s.t.Helper()
 	s.Stop()
-	// The port may linger briefly after shutdown; retry until it is free.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	// The address the clients know may stay busy briefly after shutdown; wait
+	// until it can be bound again, since a server started on a busy port only
+	// gives up after its whole start-up timeout.
+	checkfor.Eventually(s.t, 10*time.Second, 50*time.Millisecond, func() error {
 		ln, err := net.Listen("tcp", s.addr)
-		if err == nil {
-			ln.Close()
-			break
+		if err != nil {
+			return fmt.Errorf("port %s still busy: %w", s.addr, err)
 		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("port %s still busy: %v", s.addr, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return ln.Close()
+	})
 	s.start(s.addr)
 }
 

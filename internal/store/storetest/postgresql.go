@@ -3,7 +3,6 @@ package storetest
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -19,9 +18,10 @@ import (
 )
 
 // The cluster is set up as bench/store/postgres.sh sets up its own: Debian's
-// binaries, initdb with trust on the Unix socket (used only here, to create the
-// role) and scram-sha-256 on TCP (used by the store, with a password, as in
-// production), UTF8 with the C locale (FerretDB refuses other encodings).
+// binaries, UTF8 with the C locale (FerretDB refuses other encodings). It
+// listens on a Unix socket in its own directory only, so no port is picked and
+// no two tests can meet; the socket trusts local users, so the role's password
+// is carried but not checked.
 const (
 	pgUser     = "wxgate_test"
 	pgPassword = "wxgate-test-only"
@@ -30,8 +30,8 @@ const (
 )
 
 // PostgreSQL starts a throwaway PostgreSQL cluster for the test, listening on a
-// random port of 127.0.0.1, and returns the postgres:// URL of an empty database
-// owned by a password-authenticated role. The cluster and its files are removed
+// Unix socket in a directory of its own, and returns the postgres:// URL of an
+// empty database owned by its own role. The cluster and its files are removed
 // when the test ends.
 //
 // It needs Debian's PostgreSQL server (apt-get install postgresql). Without it
@@ -53,10 +53,10 @@ func PostgreSQL(t testing.TB) string {
 	c.start()
 	c.createDatabase()
 	u := url.URL{
-		Scheme: "postgres",
-		User:   url.UserPassword(pgUser, pgPassword),
-		Host:   net.JoinHostPort("127.0.0.1", strconv.Itoa(c.port)),
-		Path:   "/" + pgDatabase,
+		Scheme:   "postgres",
+		User:     url.UserPassword(pgUser, pgPassword),
+		Path:     "/" + pgDatabase,
+		RawQuery: url.Values{"host": {c.dir}, "port": {strconv.Itoa(pgSocketPort)}}.Encode(),
 	}
 	return u.String()
 }
@@ -83,9 +83,12 @@ type pgCluster struct {
 	t    testing.TB
 	bin  string
 	dir  string // holds data/, the socket and server.log
-	port int
-	asPG bool // running as root: the server runs as the postgres user
+	asPG bool   // running as root: the server runs as the postgres user
 }
+
+// pgSocketPort only names the socket file (.s.PGSQL.5432) in the cluster's
+// directory: nothing listens on TCP.
+const pgSocketPort = 5432
 
 // init creates the cluster's files. initdb refuses to run as root, so a root
 // test runs it (and the server) as the postgres user, in a directory that user
@@ -112,29 +115,23 @@ func (c *pgCluster) init() {
 		c.asPG = true
 	}
 	if out, err := c.run("initdb", "-D", c.data(), "-U", "postgres", "--auth-local=trust",
-		"--auth-host=scram-sha-256", "--encoding=UTF8", "--locale=C", "--no-sync"); err != nil {
+		"--encoding=UTF8", "--locale=C", "--no-sync"); err != nil {
 		c.t.Fatalf("initdb: %v\n%s", err, out)
 	}
 }
 
 func (c *pgCluster) data() string { return filepath.Join(c.dir, "data") }
 
-// start starts the server on a free port. The port is free when chosen but may
-// be taken before the server binds it, so a failed start is retried on another.
+// start starts the server on its Unix socket.
 func (c *pgCluster) start() {
 	c.t.Helper()
-	var err error
-	for range 3 {
-		c.port = freePort(c.t)
-		// fsync off: the cluster dies with the test. Autovacuum off: its ANALYZE
-		// changes plans at moments of its choosing, and tests compare plans.
-		opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c autovacuum=off", c.port, c.dir)
-		if _, err = c.run("pg_ctl", "-D", c.data(), "-l", filepath.Join(c.dir, "server.log"), "-w", "-t", "60",
-			"-o", opts, "start"); err == nil {
-			return
-		}
+	// fsync off: the cluster dies with the test. Autovacuum off: its ANALYZE
+	// changes plans at moments of its choosing, and tests compare plans.
+	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses='' -c fsync=off -c autovacuum=off", pgSocketPort, c.dir)
+	if _, err := c.run("pg_ctl", "-D", c.data(), "-l", filepath.Join(c.dir, "server.log"), "-w", "-t", "60",
+		"-o", opts, "start"); err != nil {
+		c.t.Fatalf("pg_ctl start: %v\n%s", err, c.serverLog())
 	}
-	c.t.Fatalf("pg_ctl start: %v\n%s", err, c.serverLog())
 }
 
 // createDatabase creates the role and the database the store uses, connected
@@ -143,7 +140,7 @@ func (c *pgCluster) createDatabase() {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres", c.dir, c.port))
+	conn, err := pgx.Connect(ctx, fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres", c.dir, pgSocketPort))
 	if err != nil {
 		c.t.Fatalf("connecting to PostgreSQL as postgres: %v", err)
 	}
@@ -180,15 +177,4 @@ func (c *pgCluster) run(name string, args ...string) ([]byte, error) {
 func (c *pgCluster) serverLog() string {
 	b, _ := os.ReadFile(filepath.Join(c.dir, "server.log"))
 	return strings.TrimSpace(string(b))
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	var lc net.ListenConfig
-	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = ln.Close() }()
-	return ln.Addr().(*net.TCPAddr).Port
 }

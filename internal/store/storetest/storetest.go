@@ -1,14 +1,15 @@
 // Package storetest runs the embedded MongoDB-compatible store inside a test, on
-// a random loopback port with its files in the test's temporary directory, or
-// with its data in a throwaway PostgreSQL cluster.
+// a random loopback port with its files in the test's temporary directory (or
+// in a throwaway PostgreSQL database, see PostgreSQL).
 package storetest
 
 import (
 	"context"
-	"net"
+	"net/url"
 	"testing"
 	"time"
 
+	"github.com/wxgate/wxgate/internal/checkfor"
 	"github.com/wxgate/wxgate/internal/store"
 )
 
@@ -38,34 +39,23 @@ func StartPostgreSQL(t testing.TB, pgURL string) *Server {
 	return start(t, &Server{t: t, pgURL: pgURL})
 }
 
+// start starts s on a port the system picks and remembers the address, which
+// Restart reuses.
 func start(t testing.TB, s *Server) *Server {
 	t.Helper()
 	s.Guard = store.NewGuard()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	emb, err := store.StartEmbedded(store.EmbeddedOptions{Listen: "127.0.0.1:0", Dir: s.dir, PostgreSQLURL: s.pgURL})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("starting the embedded store: %v", err)
 	}
-	s.addr = ln.Addr().String()
-	ln.Close()
-	s.start()
+	s.emb = emb
 	t.Cleanup(s.Stop)
-	return s
-}
-
-func (s *Server) start() {
-	s.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		emb, err := store.StartEmbedded(store.EmbeddedOptions{Listen: s.addr, Dir: s.dir, PostgreSQLURL: s.pgURL})
-		if err == nil {
-			s.emb = emb
-			return
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("starting the embedded store: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	u, err := url.Parse(emb.URI())
+	if err != nil {
+		t.Fatalf("the embedded store's URI %q: %v", emb.URI(), err)
 	}
+	s.addr = u.Host
+	return s
 }
 
 // Embedded is the running store, for what only the embedded store does
@@ -87,7 +77,15 @@ func (s *Server) Stop() {
 func (s *Server) Restart() {
 	s.t.Helper()
 	s.Stop()
-	s.start()
+	// The address the clients know may stay busy briefly after the stop.
+	checkfor.Eventually(s.t, 10*time.Second, 50*time.Millisecond, func() error {
+		emb, err := store.StartEmbedded(store.EmbeddedOptions{Listen: s.addr, Dir: s.dir, PostgreSQLURL: s.pgURL})
+		if err != nil {
+			return err
+		}
+		s.emb = emb
+		return nil
+	})
 }
 
 // Open connects a Store to database db as wxgate's own process does (with
@@ -97,7 +95,8 @@ func (s *Server) Open(db string) *store.Store {
 	return s.OpenWith(db, store.Options{})
 }
 
-// OpenWith is Open with options; the server's Guard is used unless o has one.
+// OpenWith is Open with options; the server's Guard and embedded store are
+// used unless o has its own.
 func (s *Server) OpenWith(db string, o store.Options) *store.Store {
 	s.t.Helper()
 	if o.Guard == nil {

@@ -1,0 +1,369 @@
+package processor_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/wxgate/wxgate/internal/broker/natstest"
+	"github.com/wxgate/wxgate/internal/checkfor"
+	"github.com/wxgate/wxgate/internal/sim"
+	"github.com/wxgate/wxgate/processor"
+	"github.com/wxgate/wxgate/schemas"
+)
+
+// TestUnknownIsNeverResentOnItsOwn: a message whose answer was lost and that
+// no sent event settles stays unknown past processor.unknown_after, with
+// exactly one call made to WeChat; an operator's resend then sends it again
+// from a new grant.
+func TestUnknownIsNeverResentOnItsOwn(t *testing.T) {
+	var s *sim.Sim
+	f := newFixture(t, withWeChat(&s))
+	openID := "oUnsettled_xxxxxxxxxxxxxxxxxx"
+	f.accept(s, openID, tplOnce)
+	if err := s.SetFaults(sim.Faults{SendReply: sim.ReplyDrop, SendReplyNext: 1}); err != nil {
+		t.Fatal(err)
+	}
+	m := f.send(openID, tplOnce, "")
+	if m.Status != processor.StatusUnknown {
+		t.Fatalf("message = %s (%s), want unknown", m.Status, m.Reason)
+	}
+	// The send event comes back after unknown_after (1s here) and is settled
+	// without a call: nothing is left in flight.
+	checkfor.Eventually(t, waitTime, waitEvery, func() error { return natstest.Settled(f.js, processor.ConsumerName, 0) })
+	if got, _ := f.st.Message(context.Background(), appID, m.ID); got.Status != processor.StatusUnknown {
+		t.Fatalf("after unknown_after the message = %s, want still unknown", got.Status)
+	}
+	if sends := s.Stats().Sends[0]; sends != 1 {
+		t.Fatalf("WeChat accepted %d sends, want 1: an unknown message is never resent on its own", sends)
+	}
+
+	// The operator resends it: it needs a consent again, like any new send.
+	f.accept(s, openID, tplOnce)
+	if _, err := f.proc.Resend(context.Background(), appID, m.ID); err != nil {
+		t.Fatalf("Resend: %v", err)
+	}
+	var got *processor.Message
+	checkfor.Eventually(t, waitTime, waitEvery, func() error {
+		var err error
+		if got, err = f.st.Message(context.Background(), appID, m.ID); err != nil {
+			return err
+		}
+		if got.Status != processor.StatusSent {
+			return fmt.Errorf("message is %s", got.Status)
+		}
+		return nil
+	})
+	if sends := s.Stats().Sends[0]; sends != 2 {
+		t.Errorf("WeChat accepted %d sends after the resend, want 2", sends)
+	}
+	if _, err := f.proc.Resend(context.Background(), appID, m.ID); !errors.Is(err, processor.ErrNotUnknown) {
+		t.Errorf("Resend of a sent message = %v, want ErrNotUnknown", err)
+	}
+}
+
+// TestCrashAfterWeChatAcceptedIsNotResent: the process dies after WeChat
+// accepted a send and before the answer was recorded. The stream redelivers
+// the send to the restarted processor, which finds the grant used and no
+// answer recorded: the message becomes unknown, WeChat is not called again,
+// and WeChat's sent event makes it delivered.
+func TestCrashAfterWeChatAcceptedIsNotResent(t *testing.T) {
+	var s *sim.Sim
+	f := newFixture(t, withWeChat(&s), func(f *fixture) { f.cfg.AckWait = 2 * time.Second })
+	openID := "oCrash_xxxxxxxxxxxxxxxxxxxxxx"
+	f.accept(s, openID, tplOnce)
+	f.halt()
+
+	// The first process: its call to WeChat succeeds, then it never gets to
+	// record the answer, as if it died there.
+	dead := make(chan struct{})
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { close(dead) }) })
+	ctx, cancel := context.WithCancel(context.Background())
+	crashing := f.cfg
+	crashing.Sender = dyingSender{next: f.cfg.Sender, die: cancel, dead: dead}
+	first, err := processor.New(f.st, f.js, f.pub, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry(), crashing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	firstDone := make(chan error, 1)
+	go func() { firstDone <- first.Run(ctx) }()
+	req := &schemas.SendRequest{ToUser: openID, TemplateID: tplOnce, Data: map[string]string{"thing1": "Coffee"}}
+	m, err := first.RequestSend(context.Background(), appID, req, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkfor.Eventually(t, waitTime, waitEvery, func() error {
+		if n := s.Stats().Sends[0]; n != 1 {
+			return fmt.Errorf("WeChat accepted %d sends", n)
+		}
+		return nil
+	})
+
+	// The restarted process gets the send again once its ack wait is over.
+	f.start()
+	checkfor.Eventually(t, waitTime, waitEvery, func() error {
+		got, err := f.st.Message(context.Background(), appID, m.ID)
+		if err != nil {
+			return err
+		}
+		if got.Status != processor.StatusUnknown {
+			return fmt.Errorf("message is %s", got.Status)
+		}
+		return nil
+	})
+	once.Do(func() { close(dead) })
+	cancel()
+	<-firstDone
+
+	received, _ := s.Messages(appID)
+	if len(received) != 1 {
+		t.Fatalf("WeChat received %d messages, want exactly 1", len(received))
+	}
+	f.publish(sent(openID, f.tick(), received[0].MsgID, 0, "success"))
+	f.drained()
+	got, err := f.st.Message(context.Background(), appID, m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != processor.StatusDelivered || got.WeChatMsgID != received[0].MsgID {
+		t.Errorf("after its sent event the message = %s msgid %q, want delivered with %s", got.Status, got.WeChatMsgID, received[0].MsgID)
+	}
+	if sends := s.Stats().Sends[0]; sends != 1 {
+		t.Errorf("WeChat accepted %d sends in all, want 1", sends)
+	}
+}
+
+// dyingSender makes the real call, then stops its processor from taking
+// more work (die) and holds the answer until dead is closed, then loses it,
+// as a process killed after the call would.
+type dyingSender struct {
+	next processor.Sender
+	die  func()
+	dead chan struct{}
+}
+
+func (d dyingSender) Send(ctx context.Context, appID string, body []byte) (string, error) {
+	if _, err := d.next.Send(ctx, appID, body); err != nil {
+		return "", err
+	}
+	d.die()
+	<-d.dead
+	return "", errors.New("the process died before recording the answer")
+}
+
+// TestNormalSendNeverPassesThroughUnknown: a send whose answer is read and
+// recorded goes queued, sending, sent and nothing else.
+func TestNormalSendNeverPassesThroughUnknown(t *testing.T) {
+	var s *sim.Sim
+	f := newFixture(t, withWeChat(&s))
+	openID := "oNormal_xxxxxxxxxxxxxxxxxxxxx"
+	f.accept(s, openID, tplOnce)
+	m := f.send(openID, tplOnce, "")
+	var statuses []string
+	for _, h := range m.History {
+		statuses = append(statuses, h.Status)
+	}
+	if fmt.Sprint(statuses) != "[queued sending sent]" {
+		t.Errorf("history = %v, want [queued sending sent]", statuses)
+	}
+	if unknown := f.nats.Messages("wechat." + appID + ".delivery.unknown"); len(unknown) != 0 {
+		t.Errorf("%d delivery.unknown events for a normal send, want none", len(unknown))
+	}
+}
+
+// TestSendOutlastsAnOutage: WeChat refuses every send (-1) for longer than the
+// five quick tries of old would last; the send waits on the stream's redelivery
+// for the next try of processor.send_retry, shows when, and is sent once WeChat
+// is back.
+func TestSendOutlastsAnOutage(t *testing.T) {
+	var s *sim.Sim
+	f := newFixture(t, withWeChat(&s), func(f *fixture) {
+		f.cfg.SendRetry = []time.Duration{300 * time.Millisecond, 600 * time.Millisecond, time.Second, 2 * time.Second}
+		f.cfg.SendAttempts = 8
+	})
+	openID := "oOutage_send_xxxxxxxxxxxxxxxx"
+	f.accept(s, openID, tplOnce)
+	if err := s.SetFaults(sim.Faults{SendErrcode: -1}); err != nil {
+		t.Fatal(err)
+	}
+	req := &schemas.SendRequest{ToUser: openID, TemplateID: tplOnce, Data: map[string]string{"thing1": "Coffee"}}
+	m, err := f.proc.RequestSend(context.Background(), appID, req, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var waiting *processor.Message
+	checkfor.Eventually(t, waitTime, waitEvery, func() error {
+		got, err := f.st.Message(context.Background(), appID, m.ID)
+		if err != nil {
+			return err
+		}
+		if got.Attempts < 3 {
+			return fmt.Errorf("%d attempts", got.Attempts)
+		}
+		waiting = got
+		return nil
+	})
+	if waiting.Status != processor.StatusSending || !waiting.NextAttemptAt.After(waiting.UpdatedAt) {
+		t.Errorf("message between tries = %s, next attempt at %v (updated %v), want sending with a next attempt to come", waiting.Status, waiting.NextAttemptAt, waiting.UpdatedAt)
+	}
+	if err := s.SetFaults(sim.Faults{}); err != nil { // WeChat is back
+		t.Fatal(err)
+	}
+	got := f.settled(m.ID)
+	if got.Status != processor.StatusSent || got.Attempts < 4 || !got.NextAttemptAt.IsZero() {
+		t.Errorf("message after the outage = %s after %d attempts (next %v), want sent after at least 4 and no next attempt", got.Status, got.Attempts, got.NextAttemptAt)
+	}
+	if busy := s.Stats().Sends[-1]; busy < 3 {
+		t.Errorf("WeChat refused %d tries, want at least 3 before it came back", busy)
+	}
+}
+
+// TestDeadLettersByCause: a send WeChat refuses with 43107 becomes a dead letter
+// that names its errcode; the dead letters can be listed, redriven and deleted by it.
+func TestDeadLettersByCause(t *testing.T) {
+	var s *sim.Sim
+	f := newFixture(t, withWeChat(&s))
+	openID := "oBanned_xxxxxxxxxxxxxxxxxxxxx"
+	f.accept(s, openID, tplOnce)
+	if err := s.SetFaults(sim.Faults{SendErrcode: 43107, SendErrcodeNext: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if m := f.send(openID, tplOnce, ""); m.Status != processor.StatusDead {
+		t.Fatalf("message = %s, want dead", m.Status)
+	}
+	ctx := context.Background()
+	banned, other := 43107, -1
+	var dls []processor.DeadLetter
+	checkfor.Eventually(t, waitTime, waitEvery, func() error {
+		var err error
+		dls, _, err = f.st.DeadLetters(ctx, processor.DeadLetterQuery{AppID: appID, ErrCode: &banned})
+		if err == nil && len(dls) != 1 {
+			err = fmt.Errorf("%d dead letters with errcode 43107", len(dls))
+		}
+		return err
+	})
+	if none, _, _ := f.st.DeadLetters(ctx, processor.DeadLetterQuery{AppID: appID, ErrCode: &other}); len(none) != 0 {
+		t.Errorf("%d dead letters with errcode -1, want 0", len(none))
+	}
+	if n, err := f.proc.RedriveMatching(ctx, processor.DeadLetterQuery{ErrCode: &banned}); err != nil || n != 1 {
+		t.Errorf("RedriveMatching(errcode 43107) = %d, %v; want 1", n, err)
+	}
+	if n, err := f.proc.DeleteMatching(ctx, processor.DeadLetterQuery{ErrCode: &banned}); err != nil || n != 1 {
+		t.Errorf("DeleteMatching(errcode 43107) = %d, %v; want 1", n, err)
+	}
+	if _, err := f.st.DeadLetter(ctx, dls[0].ID); !errors.Is(err, processor.ErrNotFound) {
+		t.Errorf("the deleted dead letter reads %v, want ErrNotFound", err)
+	}
+}
+
+// TestLostPublishIsSwept: the send event of a stored message is not published
+// (the stream refuses it); the message does not stay queued: the sweeper finds
+// it in the outbox and publishes it, and it is sent once.
+func TestLostPublishIsSwept(t *testing.T) {
+	var s *sim.Sim
+	drop := &droppingPublisher{}
+	f := newFixture(t, withWeChat(&s), func(f *fixture) {
+		drop.next = f.pub
+		f.cfg.SweepEvery, f.cfg.SweepAfter = 100*time.Millisecond, 200*time.Millisecond
+	})
+	openID := "oSwept_xxxxxxxxxxxxxxxxxxxxxx"
+	f.accept(s, openID, tplOnce)
+	f.halt()
+	p, err := processor.New(f.st, f.js, drop, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry(), f.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	drop.sends.Store(1) // the next send event is lost
+	req := &schemas.SendRequest{ToUser: openID, TemplateID: tplOnce, Data: map[string]string{"thing1": "Coffee"}}
+	m, err := p.RequestSend(context.Background(), appID, req, "")
+	if err == nil || m == nil || m.Status != processor.StatusQueued {
+		t.Fatalf("RequestSend with the publish dropped = %+v, %v; want the queued message and the publish error", m, err)
+	}
+	got := f.settled(m.ID)
+	if got.Status != processor.StatusSent {
+		t.Errorf("message after the sweep = %s (%s), want sent", got.Status, got.Reason)
+	}
+	if n := s.Stats().Sends[0]; n != 1 {
+		t.Errorf("WeChat accepted %d sends, want 1", n)
+	}
+	if left, err := f.st.Outbox(context.Background(), 10); err != nil || len(left) != 0 {
+		t.Errorf("outbox after the sweep = %v, %v; want empty", left, err)
+	}
+}
+
+// droppingPublisher fails the next sends.Load() publishes of send events.
+type droppingPublisher struct {
+	next  processor.Publisher
+	sends atomic.Int32
+}
+
+func (d *droppingPublisher) Publish(ctx context.Context, subject, id string, data []byte) (bool, error) {
+	if strings.HasSuffix(subject, ".send") && d.sends.Add(-1) >= 0 {
+		return false, errors.New("publish dropped by the test")
+	}
+	return d.next.Publish(ctx, subject, id, data)
+}
+
+// TestReplay: replaying applied events changes nothing and says so; replaying
+// an event whose application was lost (its consent deleted here, as a store
+// restored from an older backup would have lost it) applies it again.
+func TestReplay(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	openID := "oReplay_xxxxxxxxxxxxxxxxxxxxx"
+	start := time.Now().Add(-time.Minute)
+	id := f.publish(popup(openID, f.tick(), tplOnce, "accept"))
+	f.publish(popup(openID, f.tick(), tplOnce, "accept"))
+	f.drained()
+	before := f.consent(openID, tplOnce)
+
+	res, err := f.proc.ReplayEvent(ctx, appID, id)
+	if err != nil || res != (processor.ReplayResult{NoOps: 1}) {
+		t.Fatalf("ReplayEvent(applied) = %+v, %v; want one no-op", res, err)
+	}
+	res, err = f.proc.ReplayEvents(ctx, appID, start, time.Now().Add(time.Minute))
+	if err != nil || res != (processor.ReplayResult{NoOps: 2}) {
+		t.Fatalf("ReplayEvents(range) = %+v, %v; want two no-ops", res, err)
+	}
+	if after := f.consent(openID, tplOnce); after.Version != before.Version || after.Grants != 2 {
+		t.Errorf("consent after replays = version %d with %d grants, want version %d with 2", after.Version, after.Grants, before.Version)
+	}
+	if _, err := f.proc.ReplayEvent(ctx, appID, "no-such-event"); !errors.Is(err, processor.ErrNotFound) {
+		t.Errorf("ReplayEvent(unknown id) = %v, want ErrNotFound", err)
+	}
+
+	// The ledger entry is lost; replaying the app's events rebuilds it.
+	client, err := mongo.Connect(options.Client().ApplyURI(f.db.URI()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = client.Disconnect(ctx) }()
+	if _, err := client.Database("wxgate_test").Collection("consents").DeleteOne(ctx, bson.M{"_id": processor.ConsentKey(appID, openID, tplOnce)}); err != nil {
+		t.Fatal(err)
+	}
+	res, err = f.proc.ReplayEvents(ctx, appID, start, time.Now().Add(time.Minute))
+	if err != nil || res != (processor.ReplayResult{Applied: 2}) {
+		t.Fatalf("ReplayEvents after the loss = %+v, %v; want two applied", res, err)
+	}
+	if c := f.consent(openID, tplOnce); c == nil || c.Grants != 2 {
+		t.Errorf("consent rebuilt by the replay = %+v, want 2 grants", c)
+	}
+}
