@@ -8,7 +8,7 @@ CONFIG   ?= examples/wxgate.yaml
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK         := $(CURDIR)/bin/staticcheck-$(STATICCHECK_VERSION)/staticcheck
 
-.PHONY: help run sim build test fuzz bench bench-gateway bench-store lint golangci
+.PHONY: help run sim build test fuzz bench bench-gateway bench-store crash lint golangci
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -42,6 +42,9 @@ bench-gateway: ## load-test the gateway over loopback against a bare Gin handler
 bench-store: ## events applied per second vs raw upserts, on SQLite then PostgreSQL
 	$(GO) test -run '^$$' -bench 'BenchmarkEventsApplied' -benchtime 1x ./processor/
 	bash bench/store/postgres.sh
+
+crash: ## kill wxgate serve with 200 sends in flight at five moments, restart it, compare the audit with WeChat
+	$(GO) run ./bench/crash -n 200 -kill-at 0.2,0.3,0.4,0.5,0.6
 
 lint: $(STATICCHECK) ## gofmt, go vet and staticcheck (pinned), as CI runs them
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)

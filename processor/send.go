@@ -289,6 +289,9 @@ func (p *Processor) handleSend(ctx context.Context, it *item) error {
 			"appid", m.AppID, "message", m.ID, "since", m.UpdatedAt)
 		return nil
 	}
+	if m.Status == StatusSent {
+		return p.linkSent(ctx, m)
+	}
 	if m.Status != StatusQueued && m.Status != StatusSending {
 		return nil
 	}
@@ -410,8 +413,16 @@ func (p *Processor) unknown(ctx context.Context, m *Message, detail string) erro
 		m.Reason = "WeChat's answer is unknown: " + detail
 		return true, m.Transition(StatusUnknown, m.Reason, p.now())
 	})
-	if err != nil || m.Status != StatusUnknown {
+	if err != nil {
 		return err
+	}
+	if m.Status == StatusSent {
+		// The store shows WeChat's answer recorded: this delivery started from
+		// the send event's copy of the message, not from the store.
+		return p.linkSent(ctx, m)
+	}
+	if m.Status != StatusUnknown {
+		return nil
 	}
 	if err := p.unsettled(ctx, m, true); err != nil {
 		return err
@@ -569,6 +580,18 @@ func (p *Processor) markSent(ctx context.Context, m *Message, msgID string) erro
 		return p.unsettled(ctx, m, true)
 	}
 	_, err = p.linkMsgID(ctx, m, msgID)
+	return err
+}
+
+// linkSent completes markSent for a message found sent when its send event
+// comes again: a process that died after recording WeChat's answer and before
+// linking the msgid would otherwise leave the sent event without its message,
+// and the message sent for ever. Both writes are idempotent.
+func (p *Processor) linkSent(ctx context.Context, m *Message) error {
+	if m.WeChatMsgID == "" {
+		return p.unsettled(ctx, m, true)
+	}
+	_, err := p.linkMsgID(ctx, m, m.WeChatMsgID)
 	return err
 }
 

@@ -367,3 +367,122 @@ func TestReplay(t *testing.T) {
 		t.Errorf("consent rebuilt by the replay = %+v, want 2 grants", c)
 	}
 }
+
+// TestCrashBeforeTheMsgIDIsLinked: the process dies after recording WeChat's
+// answer (the message is sent) and before linking its msgid to the message
+// for the sent event. The send event comes again to the restarted processor,
+// which must complete the link, so that the sent event, arriving before or
+// after it, makes the message delivered; WeChat is not called again. The send
+// event may come again as the stream's redelivery, or as a first delivery of
+// a copy (a consumer whose state was lost), which starts from the event's
+// copy of the message rather than the store's.
+func TestCrashBeforeTheMsgIDIsLinked(t *testing.T) {
+	tests := []struct {
+		name string
+		// sentEventFirst publishes the sent event before the restart, so that
+		// it is applied before the send event comes again.
+		sentEventFirst bool
+		// copy publishes the send event again as a new stream message.
+		copy bool
+	}{
+		{"sent event first, redelivery", true, false},
+		{"sent event last, redelivery", false, false},
+		{"sent event first, copy of the send event", true, true},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var s *sim.Sim
+			ackWait := 2 * time.Second
+			if tt.copy {
+				ackWait = time.Minute // only the copy comes again within the test
+			}
+			f := newFixture(t, withWeChat(&s), func(f *fixture) { f.cfg.AckWait = ackWait })
+			openID := fmt.Sprintf("oLink%d_xxxxxxxxxxxxxxxxxxxxxx", i)
+			f.accept(s, openID, tplOnce)
+			f.halt()
+
+			// The first process: WeChat accepts, the answer is recorded, and
+			// the process dies writing the msgid's link.
+			dead := make(chan struct{})
+			var once sync.Once
+			t.Cleanup(func() { once.Do(func() { close(dead) }) })
+			ctx, cancel := context.WithCancel(context.Background())
+			first, err := processor.New(dyingLinkStore{Store: f.st, die: cancel, dead: dead}, f.js, f.pub,
+				slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry(), f.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			firstDone := make(chan error, 1)
+			go func() { firstDone <- first.Run(ctx) }()
+			req := &schemas.SendRequest{ToUser: openID, TemplateID: tplOnce, Data: map[string]string{"thing1": "Coffee"}}
+			m, err := first.RequestSend(context.Background(), appID, req, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkfor.Eventually(t, waitTime, waitEvery, func() error {
+				got, err := f.st.Message(context.Background(), appID, m.ID)
+				if err != nil {
+					return err
+				}
+				if got.Status != processor.StatusSent {
+					return fmt.Errorf("message is %s", got.Status)
+				}
+				return nil
+			})
+			received, _ := s.Messages(appID)
+			if len(received) != 1 {
+				t.Fatalf("WeChat received %d messages, want 1", len(received))
+			}
+			msgID := received[0].MsgID
+			if tt.sentEventFirst {
+				f.publish(sent(openID, f.tick(), msgID, 0, "success"))
+			}
+			if tt.copy {
+				sends := f.nats.Messages("wechat." + appID + ".send")
+				if len(sends) != 1 {
+					t.Fatalf("%d send events on the stream, want 1", len(sends))
+				}
+				f.publishRaw(sends[0].Subject, "send-copy", sends[0].Data)
+			}
+
+			f.start()
+			if !tt.sentEventFirst {
+				f.publish(sent(openID, f.tick(), msgID, 0, "success"))
+			}
+			checkfor.Eventually(t, waitTime, waitEvery, func() error {
+				got, err := f.st.Message(context.Background(), appID, m.ID)
+				if err != nil {
+					return err
+				}
+				if got.Status != processor.StatusDelivered || got.WeChatMsgID != msgID {
+					return fmt.Errorf("message is %s with msgid %q, want delivered with %s", got.Status, got.WeChatMsgID, msgID)
+				}
+				return nil
+			})
+			once.Do(func() { close(dead) })
+			cancel()
+			<-firstDone
+			if sends := s.Stats().Sends[0]; sends != 1 {
+				t.Errorf("WeChat accepted %d sends in all, want 1", sends)
+			}
+		})
+	}
+}
+
+// dyingLinkStore stops its processor from taking more work (die) when it is
+// first asked to link a msgid to a message, and holds that write until dead is
+// closed, then loses it, as a process killed before the write would.
+type dyingLinkStore struct {
+	processor.Store
+	die  func()
+	dead chan struct{}
+}
+
+func (d dyingLinkStore) SaveOutcome(ctx context.Context, o *processor.Outcome) error {
+	if o.MessageID == "" {
+		return d.Store.SaveOutcome(ctx, o)
+	}
+	d.die()
+	<-d.dead
+	return errors.New("the process died before linking the msgid")
+}

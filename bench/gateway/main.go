@@ -32,6 +32,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/wxgate/wxgate/bench/internal/proc"
 	"github.com/wxgate/wxgate/internal/broker"
 	"github.com/wxgate/wxgate/schemas"
 )
@@ -137,16 +138,16 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return err
 	}
 	if o.bin == "" {
-		if o.bin, err = buildWxgate(ctx, tmp); err != nil {
+		if o.bin, err = proc.BuildWxgate(ctx, tmp); err != nil {
 			return err
 		}
 	}
 
-	loadBefore := loadAvg()
-	var procs []*proc
+	loadBefore := proc.LoadAvg()
+	var procs []*proc.Proc
 	defer func() {
 		for i := len(procs) - 1; i >= 0; i-- {
-			procs[i].stop()
+			procs[i].Stop()
 		}
 	}()
 
@@ -156,14 +157,14 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 	procs = append(procs, bare)
 
-	var natsProc *proc
+	var natsProc *proc.Proc
 	natsURL := ""
 	if o.mode == "gateway" {
 		if natsProc, err = startHelper(ctx, self, "nats", tmp, "-listen", "127.0.0.1:0", "-dir", filepath.Join(tmp, "nats")); err != nil {
 			return err
 		}
 		procs = append(procs, natsProc)
-		natsURL = natsProc.addr
+		natsURL = natsProc.Addr
 	}
 	gw, natsURL, err := startWxgate(ctx, o.bin, o.mode, tmp, natsURL, o.env)
 	if err != nil {
@@ -171,7 +172,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 	procs = append(procs, gw)
 	for _, p := range procs {
-		fmt.Fprintf(out, "%s: pid %d at %s (log %s)\n", p.name, p.cmd.Process.Pid, p.addr, p.logPath)
+		fmt.Fprintf(out, "%s: pid %d at %s (log %s)\n", p.Name, p.Pid(), p.Addr, p.LogPath)
 	}
 
 	fmt.Fprintf(out, "generating %d distinct secure-mode JSON pushes (+%d warm-up)\n", o.n, o.warmup)
@@ -186,14 +187,14 @@ func run(ctx context.Context, o options, out io.Writer) error {
 
 	targets := []struct {
 		name   string
-		p      *proc
+		p      *proc.Proc
 		client *http.Client
 	}{{"bare gin", bare, newClient(o.c)}, {"gateway", gw, newClient(o.c)}}
 	results := make([]result, len(targets))
 	warmOK := 0
 	for i, t := range targets {
 		fmt.Fprintf(out, "%s: warm-up %d requests at %d connections\n", t.name, o.warmup, o.c)
-		w := load(ctx, t.client, t.p.addr, warm, o.c, o.timeout)
+		w := load(ctx, t.client, t.p.Addr, warm, o.c, o.timeout)
 		results[i] = result{name: t.name, warmErrors: w.errors, statuses: map[string]int{}}
 		if t.p == gw {
 			warmOK = w.ok
@@ -216,7 +217,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 			}
 			fmt.Fprintf(out, "round %d/%d: %s, %d requests at %d connections\n", r+1, o.rounds, t.name, len(chunk), o.c)
 			before := sample(t.p, natsProc)
-			ph := load(ctx, t.client, t.p.addr, chunk, o.c, budget)
+			ph := load(ctx, t.client, t.p.Addr, chunk, o.c, budget)
 			res.add(ph, sample(t.p, natsProc).minus(before))
 			if err := ctx.Err(); err != nil {
 				return err
@@ -225,11 +226,11 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 	for i, t := range targets {
 		t.client.CloseIdleConnections()
-		results[i].peakRSS = t.p.peakRSS()
+		results[i].peakRSS = t.p.PeakRSS()
 		results[i].finish()
 	}
 	gatewayOK := warmOK + results[1].ok
-	loadAfter := loadAvg()
+	loadAfter := proc.LoadAvg()
 
 	stored, err := countInbound(ctx, natsURL)
 	if err != nil {
@@ -239,21 +240,9 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	fmt.Fprintf(out, "\nstream %s: %d events on wechat.*.in.>, %d pushes answered success (%d warm-up + %d measured)\n",
 		schemas.StreamName, stored, gatewayOK, o.warmup, o.n)
 	if stored != uint64(gatewayOK) {
-		return fmt.Errorf("the stream holds %d inbound events, want %d: the figures above are not for durably stored events (log: %s)", stored, gatewayOK, gw.logPath)
+		return fmt.Errorf("the stream holds %d inbound events, want %d: the figures above are not for durably stored events (log: %s)", stored, gatewayOK, gw.LogPath)
 	}
 	return nil
-}
-
-// buildWxgate compiles ./cmd/wxgate into dir; the program runs from the repository root.
-func buildWxgate(ctx context.Context, dir string) (string, error) {
-	if _, err := os.Stat(filepath.Join("cmd", "wxgate")); err != nil {
-		return "", errors.New("./cmd/wxgate not found: run from the repository root or pass -bin")
-	}
-	bin := filepath.Join(dir, "wxgate")
-	if err := runCmd(ctx, "go", "build", "-o", bin, "./cmd/wxgate"); err != nil {
-		return "", fmt.Errorf("building wxgate: %w", err)
-	}
-	return bin, nil
 }
 
 // report prints the results table, the ratio and the verdict against the targets.
@@ -273,7 +262,7 @@ func report(out io.Writer, o options, rs []result, loadBefore, loadAfter string)
 			natsCPU = perReq(r.usage.natsCPU, r.ok+r.errors)
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t\n",
-			r.name, r.ok+r.errors, r.rate(), ms(r.p50), ms(r.p99), ms(r.max), mib(r.peakRSS), r.errors,
+			r.name, r.ok+r.errors, r.rate(), ms(r.p50), ms(r.p99), ms(r.max), proc.MiB(r.peakRSS), r.errors,
 			perReq(r.usage.serverCPU, r.ok+r.errors), natsCPU, perReq(r.usage.clientCPU, r.ok+r.errors))
 	}
 	tw.Flush()
@@ -302,31 +291,11 @@ func verdict(ok bool) string {
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond)) }
 
-func mib(b uint64) string {
-	if b == 0 {
-		return "-"
-	}
-	return fmt.Sprintf("%.1fMiB", float64(b)/(1<<20))
-}
-
 func perReq(d time.Duration, n int) string {
 	if n == 0 {
 		return "-"
 	}
 	return fmt.Sprintf("%.0fµs", float64(d)/float64(n)/float64(time.Microsecond))
-}
-
-// loadAvg is the first three fields of /proc/loadavg: other work on the machine skews the figures.
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
 }
 
 // countInbound sums the stream's messages on wechat.*.in.> from the stream info.

@@ -12,13 +12,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/wxgate/wxgate/bench/internal/proc"
 	"github.com/wxgate/wxgate/internal/broker"
 )
 
@@ -30,140 +30,16 @@ const (
 	benchToUser = "gh_97417a04a28d"
 )
 
-// Limits on how long the helper processes may take to start and stop.
-const (
-	startTimeout = 30 * time.Second
-	stopTimeout  = 15 * time.Second
-	// clockTicks is USER_HZ, the unit of utime and stime in /proc/PID/stat; it is
-	// 100 on every Linux architecture Go supports.
-	clockTicks = 100
-)
-
-// proc is one server the benchmark runs as a child process.
-type proc struct {
-	name    string
-	cmd     *exec.Cmd
-	addr    string // http://host:port, or nats://host:port for the NATS helper
-	logPath string
-	done    chan struct{} // closed when the process has exited
-	log     *os.File
-}
-
-func newProc(name string, cmd *exec.Cmd, logDir string) (*proc, error) {
-	logPath := filepath.Join(logDir, name+".log")
-	f, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	cmd.Stderr = f
-	// If the benchmark dies, its servers die with it rather than linger on their ports.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	return &proc{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{}), log: f}, nil
-}
-
-func (p *proc) start() error {
-	if err := p.cmd.Start(); err != nil {
-		p.log.Close()
-		return fmt.Errorf("starting %s: %w", p.name, err)
-	}
-	go func() {
-		_ = p.cmd.Wait()
-		p.log.Close()
-		close(p.done)
-	}()
-	return nil
-}
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// stop asks the process to shut down gracefully and kills it if it does not.
-func (p *proc) stop() {
-	if p.exited() {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(stopTimeout):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-// failed describes a process that did not come up, with the end of its log.
-func (p *proc) failed(why string) error {
-	b, _ := os.ReadFile(p.logPath)
-	if len(b) > 2000 {
-		b = b[len(b)-2000:]
-	}
-	return fmt.Errorf("%s %s; its log %s ends with:\n%s", p.name, why, p.logPath, b)
-}
-
-// peakRSS is the process's high-water resident set size (VmHWM) in bytes, or 0
-// when it cannot be read.
-func (p *proc) peakRSS() uint64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	for line := range strings.Lines(string(b)) {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			f := strings.Fields(rest)
-			if len(f) == 2 && f[1] == "kB" {
-				kb, err := strconv.ParseUint(f[0], 10, 64)
-				if err == nil {
-					return kb << 10
-				}
-			}
-		}
-	}
-	return 0
-}
-
-// cpu is the process's user plus system CPU time so far, across all its threads.
-func (p *proc) cpu() time.Duration {
-	if p == nil {
-		return 0
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	// The command name in parentheses may contain spaces; fields are counted after it.
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(string(b[i+1:]))
-	// After ")": state is field 3 of proc(5), so utime (14) and stime (15) are f[11] and f[12].
-	if len(f) < 13 {
-		return 0
-	}
-	u, err1 := strconv.ParseUint(f[11], 10, 64)
-	s, err2 := strconv.ParseUint(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0
-	}
-	return time.Duration(u+s) * time.Second / clockTicks
-}
-
 // usage is CPU time spent by each party over a phase of the benchmark.
 type usage struct {
 	serverCPU, natsCPU, clientCPU time.Duration
 }
 
-func sample(server, nats *proc) usage {
+func sample(server, nats *proc.Proc) usage {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	client := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	return usage{serverCPU: server.cpu(), natsCPU: nats.cpu(), clientCPU: client}
+	return usage{serverCPU: server.CPU(), natsCPU: nats.CPU(), clientCPU: client}
 }
 
 func (u usage) plus(v usage) usage {
@@ -176,17 +52,17 @@ func (u usage) minus(v usage) usage {
 
 // startHelper re-executes this program in one of its hidden roles and waits for
 // the "ready ADDR" line it prints once it accepts connections.
-func startHelper(ctx context.Context, self, role, logDir string, args ...string) (*proc, error) {
+func startHelper(ctx context.Context, self, role, logDir string, args ...string) (*proc.Proc, error) {
 	cmd := exec.Command(self, append([]string{"-role", role}, args...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
 	}
-	p, err := newProc(role, cmd, logDir)
+	p, err := proc.New(role, cmd, logDir)
 	if err != nil {
 		return nil, err
 	}
-	if err := p.start(); err != nil {
+	if err := p.Start(); err != nil {
 		return nil, err
 	}
 	ready := make(chan string, 1)
@@ -199,20 +75,20 @@ func startHelper(ctx context.Context, self, role, logDir string, args ...string)
 	case line := <-ready:
 		addr, ok := strings.CutPrefix(line, "ready ")
 		if !ok {
-			p.stop()
-			return nil, p.failed(fmt.Sprintf("did not start (said %q)", line))
+			p.Stop()
+			return nil, p.Failed(fmt.Sprintf("did not start (said %q)", line))
 		}
-		if err := checkLoopback(addr); err != nil {
-			p.stop()
+		if err := proc.CheckLoopback(addr); err != nil {
+			p.Stop()
 			return nil, err
 		}
-		p.addr = addr
+		p.Addr = addr
 		return p, nil
-	case <-time.After(startTimeout):
-		p.stop()
-		return nil, p.failed("was not ready after " + startTimeout.String())
+	case <-time.After(proc.StartTimeout):
+		p.Stop()
+		return nil, p.Failed("was not ready after " + proc.StartTimeout.String())
 	case <-ctx.Done():
-		p.stop()
+		p.Stop()
 		return nil, ctx.Err()
 	}
 }
@@ -221,19 +97,19 @@ func startHelper(ctx context.Context, self, role, logDir string, args ...string)
 // against natsURL, or `wxgate serve` with its own embedded NATS when mode is
 // "serve", with env added to its environment. It returns once /readyz answers 200, with the NATS URL that holds
 // the stream.
-func startWxgate(ctx context.Context, bin, mode, dir, natsURL string, env []string) (*proc, string, error) {
-	listen, err := freeLoopbackAddr()
+func startWxgate(ctx context.Context, bin, mode, dir, natsURL string, env []string) (*proc.Proc, string, error) {
+	listen, err := proc.FreeLoopbackAddr()
 	if err != nil {
 		return nil, "", err
 	}
 	natsLines := "  url: " + natsURL + "\n"
 	mongoLines := ""
 	if mode == "serve" {
-		natsListen, err := freeLoopbackAddr()
+		natsListen, err := proc.FreeLoopbackAddr()
 		if err != nil {
 			return nil, "", err
 		}
-		mongoListen, err := freeLoopbackAddr()
+		mongoListen, err := proc.FreeLoopbackAddr()
 		if err != nil {
 			return nil, "", err
 		}
@@ -265,81 +141,19 @@ func startWxgate(ctx context.Context, bin, mode, dir, natsURL string, env []stri
 		}
 	}
 	cmd.Env = append(cmd.Env, env...)
-	p, err := newProc("wxgate", cmd, dir)
+	p, err := proc.New("wxgate", cmd, dir)
 	if err != nil {
 		return nil, "", err
 	}
-	cmd.Stdout = p.log
-	if err := p.start(); err != nil {
+	cmd.Stdout = p.Log
+	if err := p.Start(); err != nil {
 		return nil, "", err
 	}
-	p.addr = "http://" + listen
-	deadline := time.Now().Add(startTimeout)
-	for {
-		if ready(ctx, p.addr+"/readyz") {
-			return p, natsURL, nil
-		}
-		switch {
-		case p.exited():
-			return nil, "", p.failed("exited during start-up")
-		case time.Now().After(deadline):
-			p.stop()
-			return nil, "", p.failed("was not ready after " + startTimeout.String())
-		case ctx.Err() != nil:
-			p.stop()
-			return nil, "", ctx.Err()
-		}
-		time.Sleep(50 * time.Millisecond)
+	p.Addr = "http://" + listen
+	if err := p.WaitReady(ctx, p.Addr+"/readyz"); err != nil {
+		return nil, "", err
 	}
-}
-
-func ready(ctx context.Context, url string) bool {
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return false
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
-}
-
-// freeLoopbackAddr picks a free port on 127.0.0.1 for a server that takes its
-// address from a configuration file.
-func freeLoopbackAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
-// checkLoopback refuses any address off this machine: the benchmark only ever
-// talks to 127.0.0.1.
-func checkLoopback(rawURL string) error {
-	_, hostport, ok := strings.Cut(rawURL, "://")
-	if !ok {
-		return fmt.Errorf("address %q has no scheme", rawURL)
-	}
-	host, _, err := net.SplitHostPort(hostport)
-	if err != nil {
-		return fmt.Errorf("address %q: %w", rawURL, err)
-	}
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("address %q is not a loopback address", rawURL)
-	}
-	return nil
-}
-
-func runCmd(ctx context.Context, name string, args ...string) error {
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	return cmd.Run()
+	return p, natsURL, nil
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -377,7 +191,7 @@ func runBare(ctx context.Context, listen string, out io.Writer) error {
 		return err
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), proc.StopTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
