@@ -276,7 +276,7 @@ func (p *Processor) handleSend(ctx context.Context, it *item) error {
 			return err
 		}
 		if was == StatusUnknown {
-			if err := p.unsettled(ctx, m, false); err != nil {
+			if err := p.forget(ctx, m); err != nil {
 				return err
 			}
 		}
@@ -351,6 +351,9 @@ func (p *Processor) reserve(ctx context.Context, m *Message) error {
 		if err != nil {
 			return err
 		}
+		if stored.Status == StatusSent {
+			return p.linkSent(ctx, stored) // in case a crash cut markSent short
+		}
 		if stored.Status != StatusQueued {
 			return nil
 		}
@@ -424,7 +427,7 @@ func (p *Processor) unknown(ctx context.Context, m *Message, detail string) erro
 	if m.Status != StatusUnknown {
 		return nil
 	}
-	if err := p.unsettled(ctx, m, true); err != nil {
+	if err := p.matchUnknown(ctx, m); err != nil {
 		return err
 	}
 	// Bring the send event back after unknown_after, to count the message if
@@ -432,21 +435,27 @@ func (p *Processor) unknown(ctx context.Context, m *Message, detail string) erro
 	return &retryAfter{delay: p.cfg.UnknownAfter, err: fmt.Errorf("message %s: send outcome unknown; checking for its sent event in %v", m.ID, p.cfg.UnknownAfter)}
 }
 
-// unsettled adds message m to (or, with add false, removes it from) the
-// messages of its user and template waiting for a sent event that cannot
-// name them by msgid.
-func (p *Processor) unsettled(ctx context.Context, m *Message, add bool) error {
-	key := ConsentKey(m.AppID, m.ToUser, m.TemplateID)
+// forget removes message m from the messages of its user and template
+// waiting for a sent event (an operator resent it).
+func (p *Processor) forget(ctx context.Context, m *Message) error {
+	return p.editConsentLists(ctx, m.AppID, m.ToUser, m.TemplateID, func(c *Consent) bool {
+		if !slices.Contains(c.Unsettled, m.ID) {
+			return false
+		}
+		c.Unsettled = slices.DeleteFunc(c.Unsettled, func(id string) bool { return id == m.ID })
+		return true
+	})
+}
+
+// editConsentLists changes the bookkeeping lists of a consent document
+// (Unsettled, Unmatched) with compare-and-set; edit reports whether it changed c.
+func (p *Processor) editConsentLists(ctx context.Context, appID, openID, templateID string, edit func(*Consent) bool) error {
+	key := ConsentKey(appID, openID, templateID)
 	_, _, err := update(ctx, nil,
 		func(ctx context.Context) (*Consent, error) { return p.store.Consent(ctx, key) },
 		func(c *Consent) (*Consent, error) {
-			if c == nil || slices.Contains(c.Unsettled, m.ID) == add {
+			if c == nil || !edit(c) {
 				return nil, nil
-			}
-			if add {
-				c.Unsettled = append(c.Unsettled, m.ID)
-			} else {
-				c.Unsettled = slices.DeleteFunc(c.Unsettled, func(id string) bool { return id == m.ID })
 			}
 			return c, nil
 		},
@@ -577,7 +586,7 @@ func (p *Processor) markSent(ctx context.Context, m *Message, msgID string) erro
 		return err
 	}
 	if msgID == "" {
-		return p.unsettled(ctx, m, true)
+		return p.matchUnknown(ctx, m)
 	}
 	_, err = p.linkMsgID(ctx, m, msgID)
 	return err
@@ -589,7 +598,7 @@ func (p *Processor) markSent(ctx context.Context, m *Message, msgID string) erro
 // and the message sent for ever. Both writes are idempotent.
 func (p *Processor) linkSent(ctx context.Context, m *Message) error {
 	if m.WeChatMsgID == "" {
-		return p.unsettled(ctx, m, true)
+		return p.matchUnknown(ctx, m)
 	}
 	_, err := p.linkMsgID(ctx, m, m.WeChatMsgID)
 	return err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -78,72 +79,106 @@ func TestUnknownIsNeverResentOnItsOwn(t *testing.T) {
 // accepted a send and before the answer was recorded. The stream redelivers
 // the send to the restarted processor, which finds the grant used and no
 // answer recorded: the message becomes unknown, WeChat is not called again,
-// and WeChat's sent event makes it delivered.
+// and WeChat's sent event makes it delivered, whether it came after the
+// message became unknown or, as after a real crash, before.
 func TestCrashAfterWeChatAcceptedIsNotResent(t *testing.T) {
-	var s *sim.Sim
-	f := newFixture(t, withWeChat(&s), func(f *fixture) { f.cfg.AckWait = 2 * time.Second })
-	openID := "oCrash_xxxxxxxxxxxxxxxxxxxxxx"
-	f.accept(s, openID, tplOnce)
-	f.halt()
-
-	// The first process: its call to WeChat succeeds, then it never gets to
-	// record the answer, as if it died there.
-	dead := make(chan struct{})
-	var once sync.Once
-	t.Cleanup(func() { once.Do(func() { close(dead) }) })
-	ctx, cancel := context.WithCancel(context.Background())
-	crashing := f.cfg
-	crashing.Sender = dyingSender{next: f.cfg.Sender, die: cancel, dead: dead}
-	first, err := processor.New(f.st, f.js, f.pub, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry(), crashing)
-	if err != nil {
-		t.Fatal(err)
-	}
-	firstDone := make(chan error, 1)
-	go func() { firstDone <- first.Run(ctx) }()
-	req := &schemas.SendRequest{ToUser: openID, TemplateID: tplOnce, Data: map[string]string{"thing1": "Coffee"}}
-	m, err := first.RequestSend(context.Background(), appID, req, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkfor.Eventually(t, waitTime, waitEvery, func() error {
-		if n := s.Stats().Sends[0]; n != 1 {
-			return fmt.Errorf("WeChat accepted %d sends", n)
+	for i, sentFirst := range []bool{false, true} {
+		name := "sent event after"
+		if sentFirst {
+			name = "sent event before"
 		}
-		return nil
-	})
+		t.Run(name, func(t *testing.T) {
+			var s *sim.Sim
+			f := newFixture(t, withWeChat(&s), func(f *fixture) { f.cfg.AckWait = 2 * time.Second })
+			openID := fmt.Sprintf("oCrash%02d_xxxxxxxxxxxxxxxxxxxx", i)
+			f.accept(s, openID, tplOnce)
+			f.halt()
 
-	// The restarted process gets the send again once its ack wait is over.
-	f.start()
-	checkfor.Eventually(t, waitTime, waitEvery, func() error {
-		got, err := f.st.Message(context.Background(), appID, m.ID)
-		if err != nil {
-			return err
-		}
-		if got.Status != processor.StatusUnknown {
-			return fmt.Errorf("message is %s", got.Status)
-		}
-		return nil
-	})
-	once.Do(func() { close(dead) })
-	cancel()
-	<-firstDone
+			// The first process: its call to WeChat succeeds, then it never gets to
+			// record the answer, as if it died there.
+			dead := make(chan struct{})
+			var once sync.Once
+			t.Cleanup(func() { once.Do(func() { close(dead) }) })
+			ctx, cancel := context.WithCancel(context.Background())
+			crashing := f.cfg
+			crashing.Sender = dyingSender{next: f.cfg.Sender, die: cancel, dead: dead}
+			first, err := processor.New(f.st, f.js, f.pub, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry(), crashing)
+			if err != nil {
+				t.Fatal(err)
+			}
+			firstDone := make(chan error, 1)
+			go func() { firstDone <- first.Run(ctx) }()
+			req := &schemas.SendRequest{ToUser: openID, TemplateID: tplOnce, Data: map[string]string{"thing1": "Coffee"}}
+			m, err := first.RequestSend(context.Background(), appID, req, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkfor.Eventually(t, waitTime, waitEvery, func() error {
+				if n := s.Stats().Sends[0]; n != 1 {
+					return fmt.Errorf("WeChat accepted %d sends", n)
+				}
+				return nil
+			})
+			received, _ := s.Messages(appID)
+			if len(received) != 1 {
+				t.Fatalf("WeChat received %d messages, want exactly 1", len(received))
+			}
+			sentEvent := sent(openID, f.tick(), received[0].MsgID, 0, "success")
+			if sentFirst {
+				// WeChat's sent event reaches the restarted processor at once; the
+				// send comes back only after the dead process's ack wait.
+				f.publish(sentEvent)
+			}
 
-	received, _ := s.Messages(appID)
-	if len(received) != 1 {
-		t.Fatalf("WeChat received %d messages, want exactly 1", len(received))
+			f.start()
+			checkfor.Eventually(t, waitTime, waitEvery, func() error {
+				got, err := f.st.Message(context.Background(), appID, m.ID)
+				if err != nil {
+					return err
+				}
+				want := processor.StatusUnknown
+				if sentFirst {
+					want = processor.StatusDelivered
+				}
+				if got.Status != want {
+					return fmt.Errorf("message is %s, want %s", got.Status, want)
+				}
+				return nil
+			})
+			once.Do(func() { close(dead) })
+			cancel()
+			<-firstDone
+
+			if !sentFirst {
+				f.publish(sentEvent)
+			}
+			f.drained()
+			got, err := f.st.Message(context.Background(), appID, m.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Status != processor.StatusDelivered || got.WeChatMsgID != received[0].MsgID {
+				t.Errorf("after its sent event the message = %s msgid %q, want delivered with %s", got.Status, got.WeChatMsgID, received[0].MsgID)
+			}
+			if !slices.Contains(statusesOf(got), processor.StatusUnknown) {
+				t.Errorf("history %v, want it to pass through unknown", statusesOf(got))
+			}
+			if c := f.consent(openID, tplOnce); len(c.Unsettled) != 0 || len(c.Unmatched) != 0 {
+				t.Errorf("consent keeps unsettled %v and unmatched %v, want none", c.Unsettled, c.Unmatched)
+			}
+			if sends := s.Stats().Sends[0]; sends != 1 {
+				t.Errorf("WeChat accepted %d sends in all, want 1", sends)
+			}
+		})
 	}
-	f.publish(sent(openID, f.tick(), received[0].MsgID, 0, "success"))
-	f.drained()
-	got, err := f.st.Message(context.Background(), appID, m.ID)
-	if err != nil {
-		t.Fatal(err)
+}
+
+func statusesOf(m *processor.Message) []string {
+	var out []string
+	for _, h := range m.History {
+		out = append(out, h.Status)
 	}
-	if got.Status != processor.StatusDelivered || got.WeChatMsgID != received[0].MsgID {
-		t.Errorf("after its sent event the message = %s msgid %q, want delivered with %s", got.Status, got.WeChatMsgID, received[0].MsgID)
-	}
-	if sends := s.Stats().Sends[0]; sends != 1 {
-		t.Errorf("WeChat accepted %d sends in all, want 1", sends)
-	}
+	return out
 }
 
 // dyingSender makes the real call, then stops its processor from taking
