@@ -96,18 +96,11 @@ func TestCrashAfterWeChatAcceptedIsNotResent(t *testing.T) {
 
 			// The first process: its call to WeChat succeeds, then it never gets to
 			// record the answer, as if it died there.
-			dead := make(chan struct{})
-			var once sync.Once
-			t.Cleanup(func() { once.Do(func() { close(dead) }) })
-			ctx, cancel := context.WithCancel(context.Background())
-			crashing := f.cfg
-			crashing.Sender = dyingSender{next: f.cfg.Sender, die: cancel, dead: dead}
-			first, err := processor.New(f.st, f.js, f.pub, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry(), crashing)
-			if err != nil {
-				t.Fatal(err)
-			}
-			firstDone := make(chan error, 1)
-			go func() { firstDone <- first.Run(ctx) }()
+			first, bury := f.startDying(func(die func(), dead <-chan struct{}) (processor.Store, processor.Config) {
+				crashing := f.cfg
+				crashing.Sender = dyingSender{next: f.cfg.Sender, die: die, dead: dead}
+				return f.st, crashing
+			})
 			req := &schemas.SendRequest{ToUser: openID, TemplateID: tplOnce, Data: map[string]string{"thing1": "Coffee"}}
 			m, err := first.RequestSend(context.Background(), appID, req, "")
 			if err != nil {
@@ -145,9 +138,7 @@ func TestCrashAfterWeChatAcceptedIsNotResent(t *testing.T) {
 				}
 				return nil
 			})
-			once.Do(func() { close(dead) })
-			cancel()
-			<-firstDone
+			bury()
 
 			if !sentFirst {
 				f.publish(sentEvent)
@@ -181,13 +172,40 @@ func statusesOf(m *processor.Message) []string {
 	return out
 }
 
+// startDying runs a first processor, built by build from a die func (which
+// stops it taking work, as a killed process would) and a channel closed when
+// it may finish. It returns the processor and bury, which lets it finish and
+// waits for it (also done when the test ends).
+func (f *fixture) startDying(build func(die func(), dead <-chan struct{}) (processor.Store, processor.Config)) (*processor.Processor, func()) {
+	f.t.Helper()
+	dead := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	st, cfg := build(cancel, dead)
+	p, err := processor.New(st, f.js, f.pub, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry(), cfg)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	var once sync.Once
+	bury := func() {
+		once.Do(func() {
+			close(dead)
+			cancel()
+			<-done
+		})
+	}
+	f.t.Cleanup(bury)
+	return p, bury
+}
+
 // dyingSender makes the real call, then stops its processor from taking
 // more work (die) and holds the answer until dead is closed, then loses it,
 // as a process killed after the call would.
 type dyingSender struct {
 	next processor.Sender
 	die  func()
-	dead chan struct{}
+	dead <-chan struct{}
 }
 
 func (d dyingSender) Send(ctx context.Context, appID string, body []byte) (string, error) {
@@ -438,17 +456,9 @@ func TestCrashBeforeTheMsgIDIsLinked(t *testing.T) {
 
 			// The first process: WeChat accepts, the answer is recorded, and
 			// the process dies writing the msgid's link.
-			dead := make(chan struct{})
-			var once sync.Once
-			t.Cleanup(func() { once.Do(func() { close(dead) }) })
-			ctx, cancel := context.WithCancel(context.Background())
-			first, err := processor.New(dyingLinkStore{Store: f.st, die: cancel, dead: dead}, f.js, f.pub,
-				slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry(), f.cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			firstDone := make(chan error, 1)
-			go func() { firstDone <- first.Run(ctx) }()
+			first, bury := f.startDying(func(die func(), dead <-chan struct{}) (processor.Store, processor.Config) {
+				return dyingLinkStore{Store: f.st, die: die, dead: dead}, f.cfg
+			})
 			req := &schemas.SendRequest{ToUser: openID, TemplateID: tplOnce, Data: map[string]string{"thing1": "Coffee"}}
 			m, err := first.RequestSend(context.Background(), appID, req, "")
 			if err != nil {
@@ -494,9 +504,7 @@ func TestCrashBeforeTheMsgIDIsLinked(t *testing.T) {
 				}
 				return nil
 			})
-			once.Do(func() { close(dead) })
-			cancel()
-			<-firstDone
+			bury()
 			if sends := s.Stats().Sends[0]; sends != 1 {
 				t.Errorf("WeChat accepted %d sends in all, want 1", sends)
 			}
@@ -510,7 +518,7 @@ func TestCrashBeforeTheMsgIDIsLinked(t *testing.T) {
 type dyingLinkStore struct {
 	processor.Store
 	die  func()
-	dead chan struct{}
+	dead <-chan struct{}
 }
 
 func (d dyingLinkStore) SaveOutcome(ctx context.Context, o *processor.Outcome) error {
