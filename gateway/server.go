@@ -75,7 +75,7 @@ type app struct {
 }
 
 // New builds a Server; it fails if an app's key is unusable. Metrics are
-// registered on reg.
+// registered on reg, with every configured app's series at zero.
 func New(cfg Config, pub Publisher, logger *slog.Logger, reg prometheus.Registerer) (*Server, error) {
 	s := &Server{
 		apps:           make(map[string]app, len(cfg.Apps)),
@@ -106,7 +106,11 @@ func New(cfg Config, pub Publisher, logger *slog.Logger, reg prometheus.Register
 		}
 		s.apps[a.AppID] = x
 	}
-	m, err := newMetrics(reg)
+	appIDs := make([]string, 0, len(cfg.Apps))
+	for _, a := range cfg.Apps {
+		appIDs = append(appIDs, a.AppID)
+	}
+	m, err := newMetrics(reg, appIDs)
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +120,7 @@ func New(cfg Config, pub Publisher, logger *slog.Logger, reg prometheus.Register
 
 // Register mounts GET and POST /wechat/:appid on r.
 func (s *Server) Register(r gin.IRouter) {
-	r.GET("/wechat/:appid", s.handle(func(c *gin.Context) (string, error) { return "verify", s.verifyURL(c) }))
+	r.GET("/wechat/:appid", s.handle(func(c *gin.Context) (string, error) { return eventVerify, s.verifyURL(c) }))
 	r.POST("/wechat/:appid", s.handle(s.receive))
 }
 
@@ -141,7 +145,7 @@ func (s *Server) handle(h func(*gin.Context) (string, error)) gin.HandlerFunc {
 			appID = "unknown"
 		}
 		if event == "" {
-			event = "none"
+			event = eventNone
 		}
 		s.metrics.callbacks.WithLabelValues(appID, outcome, event).Inc()
 		s.metrics.latency.WithLabelValues(outcome).Observe(time.Since(start).Seconds())

@@ -176,21 +176,22 @@ func runNode(ctx context.Context, cfg config.Config, r roles, logw io.Writer) er
 		defer tokens.Close()
 		client := wechat.NewClient(apps, tokens, httpClient)
 		templates := wechat.NewTemplateCache(client, templateTTL)
+		appIDs := make([]string, 0, len(cfg.Apps))
+		for _, a := range cfg.Apps {
+			appIDs = append(appIDs, a.AppID)
+		}
 		proc, err = processor.New(st, js, pub, log, reg, processor.Config{
 			Workers:      cfg.Processor.Workers,
 			MaxDeliver:   cfg.Processor.MaxDeliver,
 			SendAttempts: cfg.Processor.SendAttempts,
 			Kinds:        templates,
 			Sender:       client,
+			AppIDs:       appIDs,
 		})
 		if err != nil {
 			return err
 		}
 		checks["store"] = st.Ping
-		appIDs := make([]string, 0, len(cfg.Apps))
-		for _, a := range cfg.Apps {
-			appIDs = append(appIDs, a.AppID)
-		}
 		admin.New(admin.Config{Tokens: cfg.Admin.Tokens, AppIDs: appIDs}, proc, templates, log).Register(engine)
 	}
 	gateway.RegisterHealth(engine, checks, reg)
