@@ -174,6 +174,7 @@ func runNode(ctx context.Context, cfg config.Config, r roles, logw io.Writer) er
 			return err
 		}
 		defer tokens.Close()
+		reg.MustRegister(tokens)
 		client := wechat.NewClient(apps, tokens, httpClient)
 		templates := wechat.NewTemplateCache(client, templateTTL)
 		appIDs := make([]string, 0, len(cfg.Apps))
