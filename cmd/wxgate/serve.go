@@ -192,6 +192,10 @@ func runNode(ctx context.Context, cfg config.Config, r roles, logw io.Writer) er
 		if err != nil {
 			return err
 		}
+		// The stream's storage and every durable consumer's backlog, read from
+		// JetStream at scrape time. Processors report them and gateways do not,
+		// so that a scrape does not cost a JetStream request per gateway.
+		reg.MustRegister(broker.NewStreamCollector(js, schemas.StreamName, broker.DefaultInfoTimeout, log))
 		checks["store"] = st.Ping
 		admin.New(admin.Config{Tokens: cfg.Admin.Tokens, AppIDs: appIDs}, proc, templates, log).Register(engine)
 	}
