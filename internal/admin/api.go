@@ -103,6 +103,7 @@ func (a *API) Register(r gin.IRouter) {
 	v1.GET("/apps/:appid/events", a.handle(a.listEvents))
 	v1.GET("/dlq", a.handle(a.listDeadLetters))
 	v1.POST("/dlq/:id/redrive", a.handle(a.redrive))
+	v1.GET("/openapi.json", a.serveOpenAPI)
 }
 
 // app returns the path's appid, or errUnknownApp.
