@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/wxgate/wxgate/schemas"
 )
 
 // metrics are the gateway's Prometheus collectors. Labels are bounded: unknown
@@ -12,7 +14,31 @@ type metrics struct {
 	duplicates *prometheus.CounterVec
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+// outcomes are the values of the outcome label, as classify names them.
+var outcomes = []string{
+	"ok", "unknown_app", "too_large", "bad_signature", "stale_timestamp",
+	"appid_mismatch", "undecryptable", "malformed", "unavailable", "error",
+}
+
+// eventLabels are the values of the event label for a push that was parsed,
+// as eventLabel names them.
+var eventLabels = []string{
+	schemas.EventSubscribePopup, schemas.EventSubscribeChange, schemas.EventSubscribeSent,
+	"text", "image", "voice", "video", "location", "link", "miniprogrampage", "other",
+}
+
+// Event labels of a request that carried no event: a URL verification, and a
+// push rejected before its event was parsed.
+const (
+	eventVerify = "verify"
+	eventNone   = "none"
+)
+
+// newMetrics registers the gateway's collectors on reg and creates, at zero,
+// the series each of appIDs can have: a rule that compares rates, or looks for
+// an app whose callbacks stopped, then sees every app from the start rather
+// than from its first callback of each kind.
+func newMetrics(reg prometheus.Registerer, appIDs []string) (*metrics, error) {
 	m := &metrics{
 		callbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wxgate_callbacks_total",
@@ -33,5 +59,37 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			return nil, err
 		}
 	}
+	for _, o := range outcomes {
+		m.latency.WithLabelValues(o)
+	}
+	m.callbacks.WithLabelValues("unknown", "unknown_app", eventNone)
+	m.callbacks.WithLabelValues("unknown", "unknown_app", eventVerify)
+	for _, app := range appIDs {
+		m.duplicates.WithLabelValues(app)
+		for _, pair := range callbackSeries() {
+			m.callbacks.WithLabelValues(app, pair[0], pair[1])
+		}
+	}
 	return m, nil
+}
+
+// callbackSeries returns the (outcome, event) pairs a configured app's
+// callbacks can produce: a verification by its outcome; a push stored or not
+// stored by its event; a push rejected before parsing with no event.
+func callbackSeries() [][2]string {
+	var pairs [][2]string
+	for _, o := range []string{"ok", "bad_signature", "stale_timestamp", "malformed", "error"} {
+		pairs = append(pairs, [2]string{o, eventVerify})
+	}
+	for _, e := range eventLabels {
+		pairs = append(pairs, [2]string{"ok", e}, [2]string{"unavailable", e})
+	}
+	for _, o := range outcomes {
+		switch o {
+		case "ok", "unknown_app", "unavailable":
+		default:
+			pairs = append(pairs, [2]string{o, eventNone})
+		}
+	}
+	return pairs
 }

@@ -83,7 +83,7 @@ type app struct {
 }
 
 // New builds a Server; it fails if an app's key is unusable. Metrics are
-// registered on reg.
+// registered on reg, with every configured app's series at zero.
 func New(cfg Config, pub Publisher, logger *slog.Logger, reg prometheus.Registerer) (*Server, error) {
 	s := &Server{
 		pub:            pub,
@@ -105,7 +105,11 @@ func New(cfg Config, pub Publisher, logger *slog.Logger, reg prometheus.Register
 	if err := s.SetApps(cfg.Apps); err != nil {
 		return nil, err
 	}
-	m, err := newMetrics(reg)
+	appIDs := make([]string, 0, len(cfg.Apps))
+	for _, a := range cfg.Apps {
+		appIDs = append(appIDs, a.AppID)
+	}
+	m, err := newMetrics(reg, appIDs)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +119,7 @@ func New(cfg Config, pub Publisher, logger *slog.Logger, reg prometheus.Register
 
 // Register mounts GET and POST /wechat/:appid on r.
 func (s *Server) Register(r gin.IRouter) {
-	r.GET("/wechat/:appid", s.handle(func(c *gin.Context) (string, error) { return "verify", s.verifyURL(c) }))
+	r.GET("/wechat/:appid", s.handle(func(c *gin.Context) (string, error) { return eventVerify, s.verifyURL(c) }))
 	r.POST("/wechat/:appid", s.handle(s.receive))
 }
 
@@ -168,7 +172,7 @@ func (s *Server) handle(h func(*gin.Context) (string, error)) gin.HandlerFunc {
 			label = "unknown"
 		}
 		if event == "" {
-			event = "none"
+			event = eventNone
 		}
 		s.metrics.callbacks.WithLabelValues(label, outcome, event).Inc()
 		s.metrics.latency.WithLabelValues(outcome).Observe(time.Since(start).Seconds())

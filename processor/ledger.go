@@ -80,6 +80,11 @@ type Consent struct {
 	// message settles the first of them. Kept here because this document is
 	// found by _id from what a sent event names (app, user, template).
 	Unsettled []string `bson:"unsettled,omitempty" json:"-"`
+	// Unmatched lists, oldest first, the msgids of sent events for this user
+	// and template that matched no message when they came (the message's send
+	// outcome was not yet known to be unknown, as after a crash): the next
+	// message that becomes unknown takes the oldest. Bounded by maxUnmatched.
+	Unmatched []string `bson:"unmatched,omitempty" json:"-"`
 	// Version is the optimistic-concurrency counter of the document.
 	Version int64 `bson:"version" json:"-"`
 }

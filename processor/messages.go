@@ -3,6 +3,7 @@ package processor
 import (
 	"context"
 	"errors"
+	"slices"
 )
 
 // UpdateMessage applies fn to a message with compare-and-set and publishes its
@@ -86,29 +87,101 @@ func (p *Processor) applyOutcome(ctx context.Context, report Outcome) error {
 // oldest message of its user and template whose send outcome is unknown (or
 // that WeChat accepted without a msgid). With none, the report stays in its
 // outcome record for a message that may still name the msgid.
+//
+// With none, the msgid waits on the same consent document (Unmatched) for
+// the next message of that user and template to become unknown (see
+// matchUnknown), and the report in its outcome record for a message that may
+// still name the msgid.
 func (p *Processor) settleUnmatched(ctx context.Context, o *Outcome) error {
-	c, err := p.store.Consent(ctx, ConsentKey(o.AppID, o.OpenID, o.TemplateID))
-	if errors.Is(err, ErrNotFound) || (err == nil && len(c.Unsettled) == 0) {
+	var id string
+	_, _, err := update(ctx, nil,
+		func(ctx context.Context) (*Consent, error) {
+			return p.store.Consent(ctx, ConsentKey(o.AppID, o.OpenID, o.TemplateID))
+		},
+		func(c *Consent) (*Consent, error) {
+			id = ""
+			switch {
+			case c == nil, slices.Contains(c.Unmatched, o.MsgID):
+				return nil, nil
+			case len(c.Unsettled) > 0:
+				id, c.Unsettled = c.Unsettled[0], c.Unsettled[1:]
+			default:
+				c.Unmatched = appendBounded(c.Unmatched, o.MsgID, maxUnmatched)
+			}
+			return c, nil
+		},
+		p.store.SaveConsent)
+	if err != nil {
+		return err
+	}
+	if id == "" {
 		p.log.Info("outcome kept until its message is known", "appid", o.AppID, "msgid", o.MsgID)
+		return nil
+	}
+	return p.settleWith(ctx, o.AppID, id, o)
+}
+
+// maxUnmatched bounds the unmatched msgids a consent document remembers.
+const maxUnmatched = 32
+
+// settleWith applies the sent event o to message id, whose send outcome was
+// unknown, and links o's msgid to it.
+func (p *Processor) settleWith(ctx context.Context, appID, id string, o *Outcome) error {
+	m, err := p.UpdateMessage(ctx, nil, appID, id, func(m *Message) (bool, error) {
+		return m.ApplyOutcome(o, p.now()), nil
+	})
+	if errors.Is(err, ErrNotFound) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	id := c.Unsettled[0]
-	m, err := p.UpdateMessage(ctx, nil, o.AppID, id, func(m *Message) (bool, error) {
-		return m.ApplyOutcome(o, p.now()), nil
-	})
-	if err != nil && !errors.Is(err, ErrNotFound) {
+	if _, err := p.linkMsgID(ctx, m, o.MsgID); err != nil {
 		return err
 	}
-	if m != nil {
-		if _, err := p.linkMsgID(ctx, m, o.MsgID); err != nil {
+	p.log.Info("sent event settled a message whose send outcome was unknown", "appid", appID, "message", id, "msgid", o.MsgID)
+	return nil
+}
+
+// matchUnknown waits for the sent event of m, whose send outcome is unknown
+// (or that WeChat accepted without a msgid): it takes the oldest sent event of
+// its user and template that matched no message, if one came first, and
+// otherwise lists m as waiting (Unsettled) for the next one.
+func (p *Processor) matchUnknown(ctx context.Context, m *Message) error {
+	key := ConsentKey(m.AppID, m.ToUser, m.TemplateID)
+	for range maxUnmatched + 1 {
+		var msgID string
+		_, _, err := update(ctx, nil,
+			func(ctx context.Context) (*Consent, error) { return p.store.Consent(ctx, key) },
+			func(c *Consent) (*Consent, error) {
+				msgID = ""
+				switch {
+				case c == nil, slices.Contains(c.Unsettled, m.ID):
+					return nil, nil
+				case len(c.Unmatched) > 0:
+					msgID, c.Unmatched = c.Unmatched[0], c.Unmatched[1:]
+				default:
+					c.Unsettled = append(c.Unsettled, m.ID)
+				}
+				return c, nil
+			},
+			p.store.SaveConsent)
+		if err != nil || msgID == "" {
 			return err
 		}
-		p.log.Info("sent event settled a message whose send outcome was unknown", "appid", o.AppID, "message", id, "msgid", o.MsgID)
+		o, err := p.store.Outcome(ctx, m.AppID, msgID)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if !o.Reported() || o.MessageID != "" {
+			continue // its message named it meanwhile: not ours
+		}
+		return p.settleWith(ctx, m.AppID, m.ID, o)
 	}
-	return p.unsettled(ctx, &Message{ID: id, AppID: o.AppID, ToUser: o.OpenID, TemplateID: o.TemplateID}, false)
+	return nil
 }
 
 // linkMsgID records that WeChat accepted message m under msgID, so that its
@@ -133,6 +206,16 @@ func (p *Processor) linkMsgID(ctx context.Context, m *Message, msgID string) (*M
 		},
 		p.store.SaveOutcome)
 	if err != nil || report == nil {
+		return m, err
+	}
+	// The sent event came first and may wait among the unmatched: it is m's.
+	if err := p.editConsentLists(ctx, m.AppID, m.ToUser, m.TemplateID, func(c *Consent) bool {
+		if !slices.Contains(c.Unmatched, msgID) {
+			return false
+		}
+		c.Unmatched = slices.DeleteFunc(c.Unmatched, func(id string) bool { return id == msgID })
+		return true
+	}); err != nil {
 		return m, err
 	}
 	return p.UpdateMessage(ctx, m, m.AppID, m.ID, func(m *Message) (bool, error) {

@@ -1,6 +1,12 @@
 package processor
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/wxgate/wxgate/schemas"
+)
 
 // metrics are the processor's Prometheus collectors.
 type metrics struct {
@@ -13,7 +19,33 @@ type metrics struct {
 	unsettled  *prometheus.CounterVec
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+// Label values known before any message arrives, so that every configured
+// app's series exist at zero from the start.
+var (
+	// decisions are the values of the decision label.
+	decisions = []decision{ack, nak, deadLetter}
+	// eventLabels are the values of the event label of processor events, as
+	// metricEvent names them.
+	eventLabels = []string{schemas.EventSubscribePopup, schemas.EventSubscribeChange, schemas.EventSubscribeSent, "other"}
+	// consentEvents are the values of ConsentChange.Event.
+	consentEvents = []string{ConsentAccepted, ConsentRejected, ConsentBanned, "consumed", "restored"}
+	// messageStatuses are every message status, in lifecycle order.
+	messageStatuses = []string{
+		StatusQueued, StatusSending, StatusSent, StatusDelivered, StatusFailed,
+		StatusRejected, StatusInvalid, StatusDead, StatusUnknown,
+	}
+	// sendErrcodes are the errcodes subscribeMessage.send is documented to
+	// answer; any other errcode gets its series when it first happens.
+	sendErrcodes = []int{-1, 40001, 40003, 40014, 40037, 40164, 41030, 42001, 43101, 43107, 43108, 45009, 45011, 45168, 47003}
+	// alertReasons are the values of the reason label of wxgate_alerts_total.
+	alertReasons = []string{"43107"}
+)
+
+// newMetrics registers the processor's collectors on reg and creates, at zero,
+// the series each of appIDs can have that are known in advance: a rule that
+// compares rates sees every app from the start, not from its first event of
+// each kind.
+func newMetrics(reg prometheus.Registerer, appIDs []string) (*metrics, error) {
 	m := &metrics{
 		handled: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wxgate_processor_messages_total",
@@ -48,6 +80,27 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
+	}
+	for _, d := range decisions {
+		m.handled.WithLabelValues(ConsumerName, string(d))
+	}
+	for _, app := range appIDs {
+		for _, e := range eventLabels {
+			m.events.WithLabelValues(app, e)
+		}
+		for _, e := range consentEvents {
+			m.consents.WithLabelValues(app, e)
+		}
+		for _, s := range messageStatuses {
+			m.deliveries.WithLabelValues(app, s)
+		}
+		for _, code := range sendErrcodes {
+			m.sendErrors.WithLabelValues(app, strconv.Itoa(code))
+		}
+		for _, r := range alertReasons {
+			m.alerts.WithLabelValues(app, r)
+		}
+		m.unsettled.WithLabelValues(app)
 	}
 	return m, nil
 }

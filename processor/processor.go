@@ -57,6 +57,9 @@ type Config struct {
 	UnknownAfter time.Duration
 	// Clock returns the current time; nil means time.Now.
 	Clock func() time.Time
+	// AppIDs are the configured apps: their metric series exist at zero from
+	// the start. Messages of other apps are handled all the same.
+	AppIDs []string
 }
 
 // Processor applies the stream's events to the store. Its methods are safe for
@@ -119,7 +122,7 @@ func New(store Store, js jetstream.JetStream, pub Publisher, logger *slog.Logger
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
-	m, err := newMetrics(reg)
+	m, err := newMetrics(reg, cfg.AppIDs)
 	if err != nil {
 		return nil, err
 	}

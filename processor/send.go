@@ -276,7 +276,7 @@ func (p *Processor) handleSend(ctx context.Context, it *item) error {
 			return err
 		}
 		if was == StatusUnknown {
-			if err := p.unsettled(ctx, m, false); err != nil {
+			if err := p.forget(ctx, m); err != nil {
 				return err
 			}
 		}
@@ -288,6 +288,9 @@ func (p *Processor) handleSend(ctx context.Context, it *item) error {
 		p.log.Warn("send outcome still unknown; an operator may resend it knowing it may arrive twice",
 			"appid", m.AppID, "message", m.ID, "since", m.UpdatedAt)
 		return nil
+	}
+	if m.Status == StatusSent {
+		return p.linkSent(ctx, m)
 	}
 	if m.Status != StatusQueued && m.Status != StatusSending {
 		return nil
@@ -347,6 +350,9 @@ func (p *Processor) reserve(ctx context.Context, m *Message) error {
 		stored, err := p.store.Message(ctx, m.AppID, m.ID)
 		if err != nil {
 			return err
+		}
+		if stored.Status == StatusSent {
+			return p.linkSent(ctx, stored) // in case a crash cut markSent short
 		}
 		if stored.Status != StatusQueued {
 			return nil
@@ -410,10 +416,18 @@ func (p *Processor) unknown(ctx context.Context, m *Message, detail string) erro
 		m.Reason = "WeChat's answer is unknown: " + detail
 		return true, m.Transition(StatusUnknown, m.Reason, p.now())
 	})
-	if err != nil || m.Status != StatusUnknown {
+	if err != nil {
 		return err
 	}
-	if err := p.unsettled(ctx, m, true); err != nil {
+	if m.Status == StatusSent {
+		// The store shows WeChat's answer recorded: this delivery started from
+		// the send event's copy of the message, not from the store.
+		return p.linkSent(ctx, m)
+	}
+	if m.Status != StatusUnknown {
+		return nil
+	}
+	if err := p.matchUnknown(ctx, m); err != nil {
 		return err
 	}
 	// Bring the send event back after unknown_after, to count the message if
@@ -421,21 +435,27 @@ func (p *Processor) unknown(ctx context.Context, m *Message, detail string) erro
 	return &retryAfter{delay: p.cfg.UnknownAfter, err: fmt.Errorf("message %s: send outcome unknown; checking for its sent event in %v", m.ID, p.cfg.UnknownAfter)}
 }
 
-// unsettled adds message m to (or, with add false, removes it from) the
-// messages of its user and template waiting for a sent event that cannot
-// name them by msgid.
-func (p *Processor) unsettled(ctx context.Context, m *Message, add bool) error {
-	key := ConsentKey(m.AppID, m.ToUser, m.TemplateID)
+// forget removes message m from the messages of its user and template
+// waiting for a sent event (an operator resent it).
+func (p *Processor) forget(ctx context.Context, m *Message) error {
+	return p.editConsentLists(ctx, m.AppID, m.ToUser, m.TemplateID, func(c *Consent) bool {
+		if !slices.Contains(c.Unsettled, m.ID) {
+			return false
+		}
+		c.Unsettled = slices.DeleteFunc(c.Unsettled, func(id string) bool { return id == m.ID })
+		return true
+	})
+}
+
+// editConsentLists changes the bookkeeping lists of a consent document
+// (Unsettled, Unmatched) with compare-and-set; edit reports whether it changed c.
+func (p *Processor) editConsentLists(ctx context.Context, appID, openID, templateID string, edit func(*Consent) bool) error {
+	key := ConsentKey(appID, openID, templateID)
 	_, _, err := update(ctx, nil,
 		func(ctx context.Context) (*Consent, error) { return p.store.Consent(ctx, key) },
 		func(c *Consent) (*Consent, error) {
-			if c == nil || slices.Contains(c.Unsettled, m.ID) == add {
+			if c == nil || !edit(c) {
 				return nil, nil
-			}
-			if add {
-				c.Unsettled = append(c.Unsettled, m.ID)
-			} else {
-				c.Unsettled = slices.DeleteFunc(c.Unsettled, func(id string) bool { return id == m.ID })
 			}
 			return c, nil
 		},
@@ -566,9 +586,21 @@ func (p *Processor) markSent(ctx context.Context, m *Message, msgID string) erro
 		return err
 	}
 	if msgID == "" {
-		return p.unsettled(ctx, m, true)
+		return p.matchUnknown(ctx, m)
 	}
 	_, err = p.linkMsgID(ctx, m, msgID)
+	return err
+}
+
+// linkSent completes markSent for a message found sent when its send event
+// comes again: a process that died after recording WeChat's answer and before
+// linking the msgid would otherwise leave the sent event without its message,
+// and the message sent for ever. Both writes are idempotent.
+func (p *Processor) linkSent(ctx context.Context, m *Message) error {
+	if m.WeChatMsgID == "" {
+		return p.matchUnknown(ctx, m)
+	}
+	_, err := p.linkMsgID(ctx, m, m.WeChatMsgID)
 	return err
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -78,72 +79,124 @@ func TestUnknownIsNeverResentOnItsOwn(t *testing.T) {
 // accepted a send and before the answer was recorded. The stream redelivers
 // the send to the restarted processor, which finds the grant used and no
 // answer recorded: the message becomes unknown, WeChat is not called again,
-// and WeChat's sent event makes it delivered.
+// and WeChat's sent event makes it delivered, whether it came after the
+// message became unknown or, as after a real crash, before.
 func TestCrashAfterWeChatAcceptedIsNotResent(t *testing.T) {
-	var s *sim.Sim
-	f := newFixture(t, withWeChat(&s), func(f *fixture) { f.cfg.AckWait = 2 * time.Second })
-	openID := "oCrash_xxxxxxxxxxxxxxxxxxxxxx"
-	f.accept(s, openID, tplOnce)
-	f.halt()
+	for i, sentFirst := range []bool{false, true} {
+		name := "sent event after"
+		if sentFirst {
+			name = "sent event before"
+		}
+		t.Run(name, func(t *testing.T) {
+			var s *sim.Sim
+			f := newFixture(t, withWeChat(&s), func(f *fixture) { f.cfg.AckWait = 2 * time.Second })
+			openID := fmt.Sprintf("oCrash%02d_xxxxxxxxxxxxxxxxxxxx", i)
+			f.accept(s, openID, tplOnce)
+			f.halt()
 
-	// The first process: its call to WeChat succeeds, then it never gets to
-	// record the answer, as if it died there.
+			// The first process: its call to WeChat succeeds, then it never gets to
+			// record the answer, as if it died there.
+			first, bury := f.startDying(func(die func(), dead <-chan struct{}) (processor.Store, processor.Config) {
+				crashing := f.cfg
+				crashing.Sender = dyingSender{next: f.cfg.Sender, die: die, dead: dead}
+				return f.st, crashing
+			})
+			req := &schemas.SendRequest{ToUser: openID, TemplateID: tplOnce, Data: map[string]string{"thing1": "Coffee"}}
+			m, err := first.RequestSend(context.Background(), appID, req, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkfor.Eventually(t, waitTime, waitEvery, func() error {
+				if n := s.Stats().Sends[0]; n != 1 {
+					return fmt.Errorf("WeChat accepted %d sends", n)
+				}
+				return nil
+			})
+			received, _ := s.Messages(appID)
+			if len(received) != 1 {
+				t.Fatalf("WeChat received %d messages, want exactly 1", len(received))
+			}
+			sentEvent := sent(openID, f.tick(), received[0].MsgID, 0, "success")
+			if sentFirst {
+				// WeChat's sent event reaches the restarted processor at once; the
+				// send comes back only after the dead process's ack wait.
+				f.publish(sentEvent)
+			}
+
+			f.start()
+			checkfor.Eventually(t, waitTime, waitEvery, func() error {
+				got, err := f.st.Message(context.Background(), appID, m.ID)
+				if err != nil {
+					return err
+				}
+				want := processor.StatusUnknown
+				if sentFirst {
+					want = processor.StatusDelivered
+				}
+				if got.Status != want {
+					return fmt.Errorf("message is %s, want %s", got.Status, want)
+				}
+				return nil
+			})
+			bury()
+
+			if !sentFirst {
+				f.publish(sentEvent)
+			}
+			f.drained()
+			got, err := f.st.Message(context.Background(), appID, m.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Status != processor.StatusDelivered || got.WeChatMsgID != received[0].MsgID {
+				t.Errorf("after its sent event the message = %s msgid %q, want delivered with %s", got.Status, got.WeChatMsgID, received[0].MsgID)
+			}
+			if !slices.Contains(statusesOf(got), processor.StatusUnknown) {
+				t.Errorf("history %v, want it to pass through unknown", statusesOf(got))
+			}
+			if c := f.consent(openID, tplOnce); len(c.Unsettled) != 0 || len(c.Unmatched) != 0 {
+				t.Errorf("consent keeps unsettled %v and unmatched %v, want none", c.Unsettled, c.Unmatched)
+			}
+			if sends := s.Stats().Sends[0]; sends != 1 {
+				t.Errorf("WeChat accepted %d sends in all, want 1", sends)
+			}
+		})
+	}
+}
+
+func statusesOf(m *processor.Message) []string {
+	var out []string
+	for _, h := range m.History {
+		out = append(out, h.Status)
+	}
+	return out
+}
+
+// startDying runs a first processor, built by build from a die func (which
+// stops it taking work, as a killed process would) and a channel closed when
+// it may finish. It returns the processor and bury, which lets it finish and
+// waits for it (also done when the test ends).
+func (f *fixture) startDying(build func(die func(), dead <-chan struct{}) (processor.Store, processor.Config)) (*processor.Processor, func()) {
+	f.t.Helper()
 	dead := make(chan struct{})
-	var once sync.Once
-	t.Cleanup(func() { once.Do(func() { close(dead) }) })
 	ctx, cancel := context.WithCancel(context.Background())
-	crashing := f.cfg
-	crashing.Sender = dyingSender{next: f.cfg.Sender, die: cancel, dead: dead}
-	first, err := processor.New(f.st, f.js, f.pub, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry(), crashing)
+	st, cfg := build(cancel, dead)
+	p, err := processor.New(st, f.js, f.pub, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry(), cfg)
 	if err != nil {
-		t.Fatal(err)
+		f.t.Fatal(err)
 	}
-	firstDone := make(chan error, 1)
-	go func() { firstDone <- first.Run(ctx) }()
-	req := &schemas.SendRequest{ToUser: openID, TemplateID: tplOnce, Data: map[string]string{"thing1": "Coffee"}}
-	m, err := first.RequestSend(context.Background(), appID, req, "")
-	if err != nil {
-		t.Fatal(err)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	var once sync.Once
+	bury := func() {
+		once.Do(func() {
+			close(dead)
+			cancel()
+			<-done
+		})
 	}
-	checkfor.Eventually(t, waitTime, waitEvery, func() error {
-		if n := s.Stats().Sends[0]; n != 1 {
-			return fmt.Errorf("WeChat accepted %d sends", n)
-		}
-		return nil
-	})
-
-	// The restarted process gets the send again once its ack wait is over.
-	f.start()
-	checkfor.Eventually(t, waitTime, waitEvery, func() error {
-		got, err := f.st.Message(context.Background(), appID, m.ID)
-		if err != nil {
-			return err
-		}
-		if got.Status != processor.StatusUnknown {
-			return fmt.Errorf("message is %s", got.Status)
-		}
-		return nil
-	})
-	once.Do(func() { close(dead) })
-	cancel()
-	<-firstDone
-
-	received, _ := s.Messages(appID)
-	if len(received) != 1 {
-		t.Fatalf("WeChat received %d messages, want exactly 1", len(received))
-	}
-	f.publish(sent(openID, f.tick(), received[0].MsgID, 0, "success"))
-	f.drained()
-	got, err := f.st.Message(context.Background(), appID, m.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Status != processor.StatusDelivered || got.WeChatMsgID != received[0].MsgID {
-		t.Errorf("after its sent event the message = %s msgid %q, want delivered with %s", got.Status, got.WeChatMsgID, received[0].MsgID)
-	}
-	if sends := s.Stats().Sends[0]; sends != 1 {
-		t.Errorf("WeChat accepted %d sends in all, want 1", sends)
-	}
+	f.t.Cleanup(bury)
+	return p, bury
 }
 
 // dyingSender makes the real call, then stops its processor from taking
@@ -152,7 +205,7 @@ func TestCrashAfterWeChatAcceptedIsNotResent(t *testing.T) {
 type dyingSender struct {
 	next processor.Sender
 	die  func()
-	dead chan struct{}
+	dead <-chan struct{}
 }
 
 func (d dyingSender) Send(ctx context.Context, appID string, body []byte) (string, error) {
@@ -366,4 +419,113 @@ func TestReplay(t *testing.T) {
 	if c := f.consent(openID, tplOnce); c == nil || c.Grants != 2 {
 		t.Errorf("consent rebuilt by the replay = %+v, want 2 grants", c)
 	}
+}
+
+// TestCrashBeforeTheMsgIDIsLinked: the process dies after recording WeChat's
+// answer (the message is sent) and before linking its msgid to the message
+// for the sent event. The send event comes again to the restarted processor,
+// which must complete the link, so that the sent event, arriving before or
+// after it, makes the message delivered; WeChat is not called again. The send
+// event may come again as the stream's redelivery, or as a first delivery of
+// a copy (a consumer whose state was lost), which starts from the event's
+// copy of the message rather than the store's.
+func TestCrashBeforeTheMsgIDIsLinked(t *testing.T) {
+	tests := []struct {
+		name string
+		// sentEventFirst publishes the sent event before the restart, so that
+		// it is applied before the send event comes again.
+		sentEventFirst bool
+		// copy publishes the send event again as a new stream message.
+		copy bool
+	}{
+		{"sent event first, redelivery", true, false},
+		{"sent event last, redelivery", false, false},
+		{"sent event first, copy of the send event", true, true},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var s *sim.Sim
+			ackWait := 2 * time.Second
+			if tt.copy {
+				ackWait = time.Minute // only the copy comes again within the test
+			}
+			f := newFixture(t, withWeChat(&s), func(f *fixture) { f.cfg.AckWait = ackWait })
+			openID := fmt.Sprintf("oLink%d_xxxxxxxxxxxxxxxxxxxxxx", i)
+			f.accept(s, openID, tplOnce)
+			f.halt()
+
+			// The first process: WeChat accepts, the answer is recorded, and
+			// the process dies writing the msgid's link.
+			first, bury := f.startDying(func(die func(), dead <-chan struct{}) (processor.Store, processor.Config) {
+				return dyingLinkStore{Store: f.st, die: die, dead: dead}, f.cfg
+			})
+			req := &schemas.SendRequest{ToUser: openID, TemplateID: tplOnce, Data: map[string]string{"thing1": "Coffee"}}
+			m, err := first.RequestSend(context.Background(), appID, req, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkfor.Eventually(t, waitTime, waitEvery, func() error {
+				got, err := f.st.Message(context.Background(), appID, m.ID)
+				if err != nil {
+					return err
+				}
+				if got.Status != processor.StatusSent {
+					return fmt.Errorf("message is %s", got.Status)
+				}
+				return nil
+			})
+			received, _ := s.Messages(appID)
+			if len(received) != 1 {
+				t.Fatalf("WeChat received %d messages, want 1", len(received))
+			}
+			msgID := received[0].MsgID
+			if tt.sentEventFirst {
+				f.publish(sent(openID, f.tick(), msgID, 0, "success"))
+			}
+			if tt.copy {
+				sends := f.nats.Messages("wechat." + appID + ".send")
+				if len(sends) != 1 {
+					t.Fatalf("%d send events on the stream, want 1", len(sends))
+				}
+				f.publishRaw(sends[0].Subject, "send-copy", sends[0].Data)
+			}
+
+			f.start()
+			if !tt.sentEventFirst {
+				f.publish(sent(openID, f.tick(), msgID, 0, "success"))
+			}
+			checkfor.Eventually(t, waitTime, waitEvery, func() error {
+				got, err := f.st.Message(context.Background(), appID, m.ID)
+				if err != nil {
+					return err
+				}
+				if got.Status != processor.StatusDelivered || got.WeChatMsgID != msgID {
+					return fmt.Errorf("message is %s with msgid %q, want delivered with %s", got.Status, got.WeChatMsgID, msgID)
+				}
+				return nil
+			})
+			bury()
+			if sends := s.Stats().Sends[0]; sends != 1 {
+				t.Errorf("WeChat accepted %d sends in all, want 1", sends)
+			}
+		})
+	}
+}
+
+// dyingLinkStore stops its processor from taking more work (die) when it is
+// first asked to link a msgid to a message, and holds that write until dead is
+// closed, then loses it, as a process killed before the write would.
+type dyingLinkStore struct {
+	processor.Store
+	die  func()
+	dead <-chan struct{}
+}
+
+func (d dyingLinkStore) SaveOutcome(ctx context.Context, o *processor.Outcome) error {
+	if o.MessageID == "" {
+		return d.Store.SaveOutcome(ctx, o)
+	}
+	d.die()
+	<-d.dead
+	return errors.New("the process died before linking the msgid")
 }

@@ -25,6 +25,9 @@ var (
 	// ErrTemplateAPI means WeChat answered gettemplate with a non-zero errcode;
 	// the error text carries the errcode and errmsg.
 	ErrTemplateAPI = errors.New("gettemplate failed")
+	// ErrNoSuchTemplate means the app's template list is known and does not
+	// hold the template: WeChat would refuse a send of it (40037).
+	ErrNoSuchTemplate = errors.New("the app has no such template")
 )
 
 // Bounds of a gettemplate response.

@@ -255,10 +255,14 @@ func (o ops) status(ctx context.Context, args []string, stdout, stderr io.Writer
 	if f.json {
 		return printJSON(stdout, reply)
 	}
+	errcode := "" // WeChat has not answered a send of it
+	if m.ErrCode != nil {
+		errcode = strconv.Itoa(*m.ErrCode)
+	}
 	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
 	for _, row := range [][2]string{
 		{"id", m.ID}, {"touser", m.ToUser}, {"template_id", m.TemplateID}, {"status", m.Status},
-		{"reason", m.Reason}, {"wechat_msgid", m.WeChatMsgID}, {"errcode", strconv.Itoa(m.ErrCode)},
+		{"reason", m.Reason}, {"wechat_msgid", m.WeChatMsgID}, {"errcode", errcode},
 		{"errmsg", m.ErrMsg}, {"attempts", strconv.Itoa(m.Attempts)},
 		{"created_at", stamp(m.CreatedAt)}, {"updated_at", stamp(m.UpdatedAt)},
 	} {

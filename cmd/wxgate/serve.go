@@ -259,8 +259,13 @@ func serveNode(ctx context.Context, n nodeSpec, log *slog.Logger, logw io.Writer
 			return err
 		}
 		defer tokens.Close()
+		reg.MustRegister(tokens)
 		client := wechat.NewClient(apps, tokens, httpClient)
 		templates := wechat.NewTemplateCache(client, templateTTL)
+		appIDs := make([]string, 0, len(cfg.Apps))
+		for _, a := range cfg.Apps {
+			appIDs = append(appIDs, a.AppID)
+		}
 		proc, err = processor.New(st, js, pub, log, reg, processor.Config{
 			Workers:      cfg.Processor.Workers,
 			MaxDeliver:   cfg.Processor.MaxDeliver,
@@ -269,15 +274,16 @@ func serveNode(ctx context.Context, n nodeSpec, log *slog.Logger, logw io.Writer
 			UnknownAfter: cfg.Processor.UnknownAfter.D(),
 			Kinds:        templates,
 			Sender:       client,
+			AppIDs:       appIDs,
 		})
 		if err != nil {
 			return err
 		}
+		// The stream's storage and every durable consumer's backlog, read from
+		// JetStream at scrape time. Processors report them and gateways do not,
+		// so that a scrape does not cost a JetStream request per gateway.
+		reg.MustRegister(broker.NewStreamCollector(js, schemas.StreamName, broker.DefaultInfoTimeout, log))
 		checks["store"] = st.Ping
-		appIDs := make([]string, 0, len(cfg.Apps))
-		for _, a := range cfg.Apps {
-			appIDs = append(appIDs, a.AppID)
-		}
 		adminToks, err := adminTokens(cfg.Admin.Tokens)
 		if err != nil {
 			return err

@@ -158,6 +158,8 @@ func (a *API) Register(r gin.IRouter) {
 	for _, rt := range a.routes() {
 		v1.Handle(rt.method, rt.path, a.handle(rt.h))
 	}
+	// The API's own description, for any valid token.
+	r.Group(prefix, a.authenticate).GET("/openapi.json", a.serveOpenAPI)
 }
 
 // app returns the path's appid, or errUnknownApp.

@@ -422,6 +422,13 @@ func TestMessagesRead(t *testing.T) {
 	if m.Status != processor.StatusFailed || m.ErrCode != 10001 || m.WeChatMsgID != "3248682510344192001" || len(m.History) != 2 || m.History[0].Detail != "requested" {
 		t.Errorf("message m1 = %+v", m)
 	}
+	// m0 is queued: WeChat never answered a send of it, so it shows no errcode.
+	r = call(t, s, http.MethodGet, "/v1/apps/"+appID+"/messages/m0", token, "")
+	raw = nil
+	r.decode(t, &raw)
+	if _, ok := raw["errcode"]; ok {
+		t.Errorf("a message WeChat never answered shows errcode: %s", r.body)
+	}
 
 	for _, path := range []string{"/messages/nope", "/messages/" + strings.Repeat("x", 200)} {
 		r := call(t, s, http.MethodGet, "/v1/apps/"+appID+path, token, "")
@@ -460,10 +467,14 @@ func TestMessagesRead(t *testing.T) {
 	}
 }
 
-// stubTemplates knows one template.
+// stubTemplates knows one template; the list of the app it stands for could
+// not be fetched, except that it is known to lack the template "NOT_OURS".
 type stubTemplates struct{}
 
 func (stubTemplates) Template(_ context.Context, _, templateID string) (*schemas.Template, error) {
+	if templateID == "NOT_OURS" {
+		return nil, schemas.ErrNoSuchTemplate
+	}
 	if templateID != tplB {
 		return nil, nil
 	}
@@ -494,6 +505,12 @@ func TestSendValidation(t *testing.T) {
 			body:       `{"touser":"` + openID + `","template_id":"` + tplB + `","data":{"thing3":"ok","thing1":"extra"}}`,
 			wantStatus: http.StatusBadRequest, wantError: "invalid request",
 			wantFields: []string{"data.date2", "data.thing1"},
+		},
+		{
+			name:       "a template the app does not have",
+			body:       `{"touser":"` + openID + `","template_id":"NOT_OURS","data":{"thing1":"x"}}`,
+			wantStatus: http.StatusBadRequest, wantError: "invalid request",
+			wantFields: []string{"template_id"},
 		},
 		{
 			name:       "data of the wrong shape",

@@ -38,7 +38,11 @@ func (a *API) sendMessage(c *gin.Context) error {
 	if err := decodeJSON(body, &req); err != nil {
 		return err
 	}
-	if errs := a.sends.Check(&req, a.template(c, appID, req.TemplateID)); len(errs) > 0 {
+	tmpl, err := a.template(c, appID, req.TemplateID)
+	if err != nil {
+		return err
+	}
+	if errs := a.sends.Check(&req, tmpl); len(errs) > 0 {
 		return invalidRequest(errs...)
 	}
 	auditTarget(c, targetToUser, req.ToUser)
@@ -60,19 +64,23 @@ func (a *API) sendMessage(c *gin.Context) error {
 // request is checked by key prefix only: WeChat still refuses data that does not
 // fit the template, and the message then ends as invalid, so an unreachable
 // template API should not stop every send.
-func (a *API) template(c *gin.Context, appID, templateID string) *schemas.Template {
+func (a *API) template(c *gin.Context, appID, templateID string) (*schemas.Template, error) {
 	if a.templates == nil || templateID == "" {
-		return nil
+		return nil, nil
 	}
 	if reason, _ := checkID(templateID); reason != "" {
-		return nil // reported by the request's own checks
+		return nil, nil // reported by the request's own checks
 	}
 	t, err := a.templates.Template(c.Request.Context(), appID, templateID)
+	if errors.Is(err, schemas.ErrNoSuchTemplate) {
+		return nil, invalidRequest(schemas.FieldError{Field: "template_id", Rule: "unknown_template",
+			Message: "template_id is not one of the app's templates (gettemplate)"})
+	}
 	if err != nil {
 		a.log.Warn("template lookup failed; checking the data by keyword type only", "appid", appID, "template_id", templateID, "err", err)
-		return nil
+		return nil, nil
 	}
-	return t
+	return t, nil
 }
 
 // getMessage answers GET /v1/apps/{appid}/messages/{id}.

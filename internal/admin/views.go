@@ -42,9 +42,10 @@ type MessageView struct {
 	Status      string `json:"status"`
 	Reason      string `json:"reason"`
 	WeChatMsgID string `json:"wechat_msgid"`
-	ErrCode     int    `json:"errcode"`
-	ErrMsg      string `json:"errmsg"`
-	Attempts    int    `json:"attempts"`
+	// ErrCode is WeChat's last errcode; absent until WeChat has answered a send of it.
+	ErrCode  *int   `json:"errcode,omitempty"`
+	ErrMsg   string `json:"errmsg"`
+	Attempts int    `json:"attempts"`
 	// NextAttemptAt is when a send that failed for a passing reason is tried again.
 	NextAttemptAt time.Time    `json:"next_attempt_at,omitzero"`
 	History       []StatusView `json:"history"`
@@ -65,8 +66,12 @@ type StatusView struct {
 func viewMessage(m *processor.Message) MessageView {
 	v := MessageView{
 		ID: m.ID, ToUser: m.ToUser, TemplateID: m.TemplateID, Status: m.Status, Reason: m.Reason,
-		WeChatMsgID: m.WeChatMsgID, ErrCode: m.ErrCode, ErrMsg: m.ErrMsg, Attempts: m.Attempts, NextAttemptAt: m.NextAttemptAt,
+		WeChatMsgID: m.WeChatMsgID, ErrMsg: m.ErrMsg, Attempts: m.Attempts, NextAttemptAt: m.NextAttemptAt,
 		History: make([]StatusView, len(m.History)), CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt,
+	}
+	if m.Attempts > 0 || m.ErrCode != 0 {
+		code := m.ErrCode
+		v.ErrCode = &code
 	}
 	for i, h := range m.History {
 		v.History[i] = StatusView{Status: h.Status, At: h.At, Detail: h.Detail, WeChatTime: h.WeChatTime}

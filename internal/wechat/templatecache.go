@@ -2,6 +2,7 @@ package wechat
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -37,9 +38,10 @@ func NewTemplateCache(client *Client, ttl time.Duration) *TemplateCache {
 	return &TemplateCache{client: client, ttl: ttl, clock: time.Now, apps: map[string]*appTemplates{}}
 }
 
-// Template returns the app's template, or nil when it is not known: the list
-// could not be fetched, or the template is not in it. A caller then validates
-// with the keyword rules alone and lets WeChat judge the template id.
+// Template returns the app's template. When the list could not be fetched it
+// returns nil and no error: a caller then validates with the keyword rules
+// alone and lets WeChat judge the template id. When the list is known and the
+// template is not in it, it returns schemas.ErrNoSuchTemplate.
 func (c *TemplateCache) Template(ctx context.Context, appID, templateID string) (*schemas.Template, error) {
 	c.mu.Lock()
 	a := c.apps[appID]
@@ -69,30 +71,25 @@ func (c *TemplateCache) Template(ctx context.Context, appID, templateID string) 
 		}
 	}
 	t, ok := a.byID[templateID]
-	if !ok {
-		return nil, nil
+	switch {
+	case ok:
+		return &t, nil
+	case a.known:
+		return nil, schemas.ErrNoSuchTemplate
 	}
-	return &t, nil
+	return nil, nil
 }
 
 // Kind is "long_term" for a long-term template, "one_time" for any other
 // template (including one missing from the app's list), and "" while no list
 // could be fetched yet, as the consent ledger needs it.
 func (c *TemplateCache) Kind(ctx context.Context, appID, templateID string) string {
-	t, _ := c.Template(ctx, appID, templateID)
+	t, err := c.Template(ctx, appID, templateID)
 	switch {
 	case t != nil && t.LongTerm():
 		return "long_term"
-	case t != nil:
+	case t != nil, errors.Is(err, schemas.ErrNoSuchTemplate):
 		return "one_time"
 	}
-	c.mu.Lock()
-	a := c.apps[appID]
-	c.mu.Unlock()
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if !a.known {
-		return ""
-	}
-	return "one_time"
+	return ""
 }

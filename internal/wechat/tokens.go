@@ -61,7 +61,8 @@ type TokenOptions struct {
 type TokenStats struct {
 	// Fetches counts token endpoint calls, failed ones included.
 	Fetches int64
-	// Failures counts the calls that returned no token.
+	// Failures counts the calls that returned no token, except the ones
+	// abandoned because their caller gave up or the Tokens closed.
 	Failures int64
 	// Forced counts the stable_token calls with force_refresh.
 	Forced int64
@@ -407,7 +408,9 @@ func (t *Tokens) call(ctx context.Context, st *tokenState, force bool) (fetched,
 		st.forced.Add(1)
 	}
 	f, err := fetchToken(ctx, t.hc, st.app, force)
-	if err != nil {
+	// A call abandoned because its caller gave up, or because the instance is
+	// shutting down, says nothing about WeChat: it is not a failure.
+	if err != nil && !errors.Is(ctx.Err(), context.Canceled) {
 		st.failures.Add(1)
 	}
 	return f, err
