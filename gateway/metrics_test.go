@@ -10,35 +10,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wxgate/wxgate/crypto"
+	"github.com/wxgate/wxgate/internal/metricstest"
 	"github.com/wxgate/wxgate/schemas"
 )
-
-// series gathers reg and returns every counter's value by name and label values,
-// as "name{app,outcome,event}".
-func series(t *testing.T, reg *prometheus.Registry) map[string]float64 {
-	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]float64{}
-	for _, mf := range families {
-		for _, m := range mf.GetMetric() {
-			var values []string
-			for _, l := range m.GetLabel() {
-				values = append(values, l.GetName()+"="+l.GetValue())
-			}
-			key := fmt.Sprintf("%s%v", mf.GetName(), values)
-			switch {
-			case m.GetCounter() != nil:
-				out[key] = m.GetCounter().GetValue()
-			case m.GetHistogram() != nil:
-				out[key] = float64(m.GetHistogram().GetSampleCount())
-			}
-		}
-	}
-	return out
-}
 
 func TestMetricsStartAtZeroForEveryApp(t *testing.T) {
 	reg := prometheus.NewRegistry()
@@ -46,7 +20,7 @@ func TestMetricsStartAtZeroForEveryApp(t *testing.T) {
 	if _, err := New(Config{Apps: apps}, nil, slog.New(slog.DiscardHandler), reg); err != nil {
 		t.Fatal(err)
 	}
-	got := series(t, reg)
+	got := metricstest.Gather(t, reg)
 	for _, a := range apps {
 		for _, o := range outcomes {
 			app := a.AppID

@@ -7,28 +7,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/wxgate/wxgate/internal/metricstest"
 	"github.com/wxgate/wxgate/schemas"
 )
-
-// gathered returns every counter of reg as "name[label=value ...]" -> value.
-func gathered(t *testing.T, reg *prometheus.Registry) map[string]float64 {
-	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]float64{}
-	for _, mf := range families {
-		for _, m := range mf.GetMetric() {
-			var labels []string
-			for _, l := range m.GetLabel() {
-				labels = append(labels, l.GetName()+"="+l.GetValue())
-			}
-			out[fmt.Sprintf("%s%v", mf.GetName(), labels)] = m.GetCounter().GetValue()
-		}
-	}
-	return out
-}
 
 func TestMetricsStartAtZeroForEveryApp(t *testing.T) {
 	reg := prometheus.NewRegistry()
@@ -36,7 +17,7 @@ func TestMetricsStartAtZeroForEveryApp(t *testing.T) {
 	if _, err := newMetrics(reg, apps); err != nil {
 		t.Fatal(err)
 	}
-	got := gathered(t, reg)
+	got := metricstest.Gather(t, reg)
 	var want []string
 	for _, d := range decisions {
 		want = append(want, fmt.Sprintf("wxgate_processor_messages_total[consumer=%s decision=%s]", ConsumerName, d))

@@ -12,28 +12,9 @@ import (
 
 	"github.com/wxgate/wxgate/internal/broker"
 	"github.com/wxgate/wxgate/internal/broker/natstest"
+	"github.com/wxgate/wxgate/internal/metricstest"
 	"github.com/wxgate/wxgate/schemas"
 )
-
-// gauges gathers reg and returns every gauge as "name[label=value ...]" -> value.
-func gauges(t *testing.T, reg *prometheus.Registry) map[string]float64 {
-	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]float64{}
-	for _, mf := range families {
-		for _, m := range mf.GetMetric() {
-			var labels []string
-			for _, l := range m.GetLabel() {
-				labels = append(labels, l.GetName()+"="+l.GetValue())
-			}
-			out[fmt.Sprintf("%s%v", mf.GetName(), labels)] = m.GetGauge().GetValue()
-		}
-	}
-	return out
-}
 
 func TestStreamCollector(t *testing.T) {
 	srv := natstest.Start(t)
@@ -73,7 +54,7 @@ func TestStreamCollector(t *testing.T) {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(broker.NewStreamCollector(js, schemas.StreamName, time.Second, nil))
-	got := gauges(t, reg)
+	got := metricstest.Gather(t, reg)
 	if got["wxgate_stream_bytes[stream=WECHAT]"] <= 0 {
 		t.Errorf("wxgate_stream_bytes = %v, want more than 0", got["wxgate_stream_bytes[stream=WECHAT]"])
 	}
@@ -98,7 +79,7 @@ func TestStreamCollector(t *testing.T) {
 	// With NATS gone the scrape still answers, within the timeout, and says so.
 	srv.Stop()
 	start := time.Now()
-	got = gauges(t, reg)
+	got = metricstest.Gather(t, reg)
 	if took := time.Since(start); took > 3*time.Second {
 		t.Errorf("a scrape with NATS down took %v, want about the 1s timeout", took)
 	}
