@@ -70,13 +70,7 @@ func main() {
 	flag.StringVar(&o.bin, "bin", "", "wxgate binary to run (default: build ./cmd/wxgate into a temporary directory)")
 	flag.StringVar(&o.mode, "mode", "gateway", "gateway: `wxgate gateway` with nats.url at a separate embedded NATS process; serve: `wxgate serve` with its own embedded NATS (RSS and CPU then include NATS)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (config, logs, stream files)")
-	flag.Func("env", "extra `KEY=VALUE` for the wxgate process only, e.g. GOGC=200 (repeatable)", func(v string) error {
-		if k, _, ok := strings.Cut(v, "="); !ok || k == "" {
-			return errors.New("want KEY=VALUE")
-		}
-		o.env = append(o.env, v)
-		return nil
-	})
+	proc.EnvFlag(&o.env, "GOGC=200")
 	flag.StringVar(&o.role, "role", "", "internal: run as the bare or nats helper process")
 	flag.StringVar(&o.listen, "listen", "127.0.0.1:0", "internal: the helper's listen address")
 	flag.StringVar(&o.dir, "dir", "", "internal: the nats helper's store directory")

@@ -93,13 +93,7 @@ func main() {
 	flag.StringVar(&o.bin, "bin", "", "wxgate binary to run (default: build ./cmd/wxgate into a temporary directory)")
 	flag.StringVar(&o.postgreSQLURL, "postgresql-url", "", "keep the embedded store's data in this PostgreSQL database (mongo.postgresql_url) instead of SQLite files")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (config, log, data)")
-	flag.Func("env", "extra `KEY=VALUE` for the wxgate process only, e.g. GOGC=50 (repeatable)", func(v string) error {
-		if k, _, ok := strings.Cut(v, "="); !ok || k == "" {
-			return errors.New("want KEY=VALUE")
-		}
-		o.env = append(o.env, v)
-		return nil
-	})
+	proc.EnvFlag(&o.env, "GOGC=50")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

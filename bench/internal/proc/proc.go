@@ -5,6 +5,7 @@ package proc
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"net/http"
@@ -265,4 +266,16 @@ func MiB(b uint64) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.1fMiB", float64(b)/(1<<20))
+}
+
+// EnvFlag defines the repeatable flag -env KEY=VALUE, appending each value
+// to dst: extra environment for the wxgate process only.
+func EnvFlag(dst *[]string, example string) {
+	flag.Func("env", "extra `KEY=VALUE` for the wxgate process only, e.g. "+example+" (repeatable)", func(v string) error {
+		if k, _, ok := strings.Cut(v, "="); !ok || k == "" {
+			return errors.New("want KEY=VALUE")
+		}
+		*dst = append(*dst, v)
+		return nil
+	})
 }
