@@ -44,10 +44,15 @@ func (p *Processor) updateConsent(ctx context.Context, known *Consent, appID, op
 					return nil, err
 				}
 			}
+			// The kind an accept carries was looked up already (ApplyConsent).
+			kind := ch.Kind
+			if kind == "" && (c == nil || c.Kind == "") {
+				kind = p.kind(ctx, appID, templateID)
+			}
 			if c == nil {
-				c = NewConsent(appID, openID, templateID, p.kind(ctx, appID, templateID))
+				c = NewConsent(appID, openID, templateID, kind)
 			} else if c.Kind == "" {
-				c.Kind = p.kind(ctx, appID, templateID)
+				c.Kind = kind
 			}
 			ch := ch
 			ch.At = p.now()
