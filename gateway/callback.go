@@ -105,7 +105,8 @@ func (s *Server) receive(c *gin.Context) (string, error) {
 	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), s.publishTimeout)
 	defer cancel()
-	dup, err := s.pub.Publish(ctx, ev.Subject(), ce.ID, data)
+	work := schemas.WorkSubject(ev.AppID, ev.OpenID, schemas.WorkInbound)
+	dup, err := s.pub.PublishWork(ctx, ev.Subject(), work, ce.ID, data)
 	if err != nil {
 		return eventLabel(ev.Event, ev.MsgType), fmt.Errorf("%w: %v", errUnavailable, err)
 	}

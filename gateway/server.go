@@ -16,10 +16,12 @@ import (
 	"github.com/wxgate/wxgate/schemas"
 )
 
-// Publisher stores one event durably and reports whether the stream already held it.
-// The gateway answers success only after Publish returns nil.
+// Publisher stores one event durably, on its subject for downstream services
+// and on its work subject for the processors, and reports whether the stream
+// already held it. The gateway answers success only after PublishWork returns
+// nil.
 type Publisher interface {
-	Publish(ctx context.Context, subject, id string, data []byte) (duplicate bool, err error)
+	PublishWork(ctx context.Context, subject, workSubject, id string, data []byte) (duplicate bool, err error)
 }
 
 // App is one mini program's push settings.

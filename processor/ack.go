@@ -7,12 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/wxgate/wxgate/internal/derrors"
+	"github.com/wxgate/wxgate/schemas"
 )
 
 // ErrPermanent marks a message that can never be processed (it does not decode,
@@ -67,7 +67,12 @@ func decide(err error) decision {
 // record.
 func (p *Processor) settle(ctx context.Context, msg jetstream.Msg, err error) {
 	consumer := ConsumerName
-	subject := msg.Subject()
+	// A dead letter names the subject to publish it on again, which puts it
+	// back in its partition.
+	subject, appID := msg.Subject(), ""
+	if w, werr := schemas.ParseWorkSubject(subject); werr == nil {
+		subject, appID = w.Subject(), w.AppID
+	}
 	d := decide(err)
 	if d == ack {
 		p.metrics.handled.WithLabelValues(consumer, string(ack)).Inc()
@@ -93,7 +98,7 @@ func (p *Processor) settle(ctx context.Context, msg jetstream.Msg, err error) {
 	}
 	dl := &DeadLetter{
 		ID:         deadLetterID(consumer, msg),
-		AppID:      appOf(subject),
+		AppID:      appID,
 		Consumer:   consumer,
 		Subject:    subject,
 		MsgID:      msg.Headers().Get(jetstream.MsgIDHeader),
@@ -132,15 +137,6 @@ func deadLetterID(consumer string, msg jetstream.Msg) string {
 	}
 	sum := sha256.Sum256([]byte(consumer + "|" + key))
 	return hex.EncodeToString(sum[:12])
-}
-
-// appOf extracts the appid from a wechat.{appid}.… subject.
-func appOf(subject string) string {
-	parts := strings.SplitN(subject, ".", 3)
-	if len(parts) < 3 {
-		return ""
-	}
-	return parts[1]
 }
 
 // errCodeOf is WeChat's errcode carried by err, or 0.

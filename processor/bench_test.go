@@ -513,7 +513,7 @@ func (e *benchEnv) publishPopups(tb testing.TB, users []string) ([]string, uint6
 // every message up to stream sequence last and holds nothing pending.
 func (e *benchEnv) waitConsumer(tb testing.TB, last uint64) {
 	tb.Helper()
-	checkfor.Eventually(tb, benchWait, pollEvery, func() error { return natstest.Settled(e.js, processor.ConsumerName, last) })
+	checkfor.Eventually(tb, benchWait, pollEvery, func() error { return natstest.Drained(e.js) })
 }
 
 // benchUsers returns n distinct openids.

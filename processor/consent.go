@@ -111,7 +111,9 @@ func (p *Processor) ReportConsent(ctx context.Context, appID, openID, requestID 
 	data := schemas.ConsentReport{AppID: appID, OpenID: openID, RequestID: requestID, Results: results, ReceivedAt: now}
 	id := changeID("report", appID, openID, requestID)
 	ce, err := schemas.NewCloudEvent(id, appID, "wxgate.report", openID, now, data)
-	if err := p.publish(ctx, schemas.ReportSubject(appID), id, "wxgate.report", ce, err); err != nil {
+	// Reports are the processors' business only: they go to the work stream.
+	work := schemas.WorkSubject(appID, openID, schemas.WorkReport)
+	if err := p.publishFor(ctx, "", work, id, "wxgate.report", ce, err); err != nil {
 		return nil, err
 	}
 	return p.awaitReport(ctx, appID, openID, requestID, results)

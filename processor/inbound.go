@@ -3,7 +3,6 @@ package processor
 import (
 	"context"
 	"encoding/json"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -15,17 +14,17 @@ import (
 // (app and user) and its handler, chosen by the subject's third token. A
 // message that cannot be decoded is permanent: no redelivery will fix it.
 func (p *Processor) decode(msg jetstream.Msg) (*item, error) {
-	parts := strings.SplitN(msg.Subject(), ".", 4)
-	if len(parts) < 3 {
-		return nil, permanentf("subject %s is not wechat.{appid}.{kind}", msg.Subject())
+	w, err := schemas.ParseWorkSubject(msg.Subject())
+	if err != nil {
+		return nil, permanentf("%v", err)
 	}
 	ce, err := schemas.DecodeCloudEvent(msg.Data())
 	if err != nil {
 		return nil, permanentf("%s: %v", msg.Subject(), err)
 	}
-	it := &item{msg: msg, ce: ce, key: parts[1] + "/" + ce.Subject}
-	switch parts[2] {
-	case "in":
+	it := &item{msg: msg, ce: ce, key: w.AppID + "/" + ce.Subject}
+	switch w.Kind {
+	case schemas.WorkInbound:
 		var ev schemas.Event
 		if err := json.Unmarshal(ce.Data, &ev); err != nil {
 			return nil, permanentf("inbound event %s: data: %v", ce.ID, err)
@@ -34,9 +33,9 @@ func (p *Processor) decode(msg jetstream.Msg) (*item, error) {
 			return nil, permanentf("inbound event %s: %v", ce.ID, err)
 		}
 		it.event, it.handler = &ev, p.handleInbound
-	case "send":
+	case schemas.WorkSend:
 		it.handler = p.handleSend
-	case "report":
+	case schemas.WorkReport:
 		it.handler = p.handleReport
 	default:
 		return nil, permanentf("subject %s: no handler", msg.Subject())
@@ -48,7 +47,7 @@ func (p *Processor) decode(msg jetstream.Msg) (*item, error) {
 func (it *item) record() EventRecord {
 	ev := it.event
 	rec := EventRecord{
-		ID: it.ce.ID, AppID: ev.AppID, OpenID: ev.OpenID, Event: ev.Event, Subject: it.msg.Subject(),
+		ID: it.ce.ID, AppID: ev.AppID, OpenID: ev.OpenID, Event: ev.Event, Subject: ev.Subject(),
 		ReceivedAt: it.ce.Time.UTC(), Data: *ev,
 	}
 	if rec.Event == "" {

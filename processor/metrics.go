@@ -17,6 +17,7 @@ type metrics struct {
 	sendErrors *prometheus.CounterVec
 	alerts     *prometheus.CounterVec
 	unsettled  *prometheus.CounterVec
+	partitions prometheus.Gauge
 }
 
 // Label values known before any message arrives, so that every configured
@@ -75,8 +76,12 @@ func newMetrics(reg prometheus.Registerer, appIDs []string) (*metrics, error) {
 			Name: "wxgate_send_unsettled_total",
 			Help: "Messages whose send outcome is still unknown processor.unknown_after after it became unknown: WeChat may or may not have them; an operator decides.",
 		}, []string{"app"}),
+		partitions: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "wxgate_processor_partitions",
+			Help: "Partitions of the work stream this processor is assigned, out of " + strconv.Itoa(schemas.Partitions) + ".",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.handled, m.events, m.consents, m.deliveries, m.sendErrors, m.alerts, m.unsettled} {
+	for _, c := range []prometheus.Collector{m.handled, m.events, m.consents, m.deliveries, m.sendErrors, m.alerts, m.unsettled, m.partitions} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

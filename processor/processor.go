@@ -2,7 +2,6 @@ package processor
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
@@ -10,13 +9,14 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/wxgate/wxgate/schemas"
 )
 
 // Publisher stores one event on the stream and waits for the acknowledgement.
+// PublishWork also stores it on the work stream for the processors (see
+// broker.Publisher).
 type Publisher interface {
 	Publish(ctx context.Context, subject, id string, data []byte) (duplicate bool, err error)
+	PublishWork(ctx context.Context, subject, workSubject, id string, data []byte) (duplicate bool, err error)
 }
 
 // TemplateKinds tells whether a template is one-time or long-term: KindOneTime,
@@ -30,9 +30,13 @@ type TemplateKinds interface {
 type Config struct {
 	// Workers is the number of lanes: how many users' messages are handled at once.
 	Workers int
-	// MaxAckPending bounds the messages handed out and not yet settled; 0 means
-	// 64 per lane.
+	// MaxAckPending bounds the messages handed out to the processors and not
+	// yet settled, shared among the partitions (at least 32 each); 0 means 64
+	// per lane.
 	MaxAckPending int
+	// Replicas is the replication of the partition consumers and the members
+	// bucket; 0 means the stream's.
+	Replicas int
 	// MaxDeliver is how many deliveries a message gets before it becomes a dead letter.
 	MaxDeliver int
 	// AckWait is how long the stream waits for an ack before redelivering.
@@ -66,10 +70,11 @@ type Config struct {
 // concurrent use.
 //
 // Every change to one user's state (popup and change events, consent reports,
-// sends, sent events, redrives) is a message on the stream, read by one durable
-// consumer and handled in that user's lane: one message at a time, in stream
-// order, within the process (see lanes). The store's compare-and-set is a guard
-// that does not fire in the normal path.
+// sends, sent events, redrives) is a message on the work stream, in the user's
+// partition, which one processor of the cluster reads at a time (see
+// partitions.go); within that processor it is handled in the user's lane: one
+// message at a time, in stream order (see lanes). The store's compare-and-set
+// is a guard that does not fire in the normal path.
 type Processor struct {
 	store   Store
 	js      jetstream.JetStream
@@ -80,18 +85,15 @@ type Processor struct {
 	pauses  pauses
 	// running holds the lanes while Run runs, for Replay.
 	running atomic.Pointer[lanes]
+	// fetching holds the partitions while Run runs.
+	fetching atomic.Pointer[fetcher]
 }
 
-// ConsumerName is the durable consumer every processor reads through, stable
-// across versions so that a restart resumes where it stopped.
+// ConsumerName names the processors' durable consumers: partition p of the
+// work stream is read through ConsumerName-pp (PartitionConsumer), stable
+// across versions so that a restart resumes where it stopped. Metrics and dead
+// letters name the consumer by ConsumerName.
 const ConsumerName = "wxgate-processor"
-
-// Subjects the processor consumes.
-const (
-	subjectsInbound = "wechat.*.in.>"
-	subjectsSend    = "wechat.*.send"
-	subjectsReport  = "wechat.*.report"
-)
 
 // New returns a Processor; Run starts consuming.
 func New(store Store, js jetstream.JetStream, pub Publisher, logger *slog.Logger, reg prometheus.Registerer, cfg Config) (*Processor, error) {
@@ -131,24 +133,17 @@ func New(store Store, js jetstream.JetStream, pub Publisher, logger *slog.Logger
 
 func (p *Processor) now() time.Time { return p.cfg.Clock().UTC() }
 
-// Run attaches the durable consumer and handles messages until ctx is
-// cancelled, then stops fetching, finishes the message each lane holds, and
-// hands the rest back to the stream.
+// Run fetches this processor's share of the work stream's partitions and
+// handles their messages until ctx is cancelled, then stops fetching, finishes
+// the message each lane holds, hands the rest back to the stream, and
+// releases its partitions to the other processors.
 func (p *Processor) Run(ctx context.Context) error {
-	cons, err := p.js.CreateOrUpdateConsumer(ctx, schemas.StreamName, jetstream.ConsumerConfig{
-		Durable:        ConsumerName,
-		FilterSubjects: []string{subjectsInbound, subjectsReport, subjectsSend},
-		AckPolicy:      jetstream.AckExplicitPolicy,
-		AckWait:        p.cfg.AckWait,
-		MaxDeliver:     p.cfg.MaxDeliver,
-		MaxAckPending:  p.cfg.MaxAckPending,
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
-	})
+	stream, members, err := p.declarePartitions(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
-		return fmt.Errorf("processor: consumer %s: %w", ConsumerName, err)
+		return err
 	}
 	sctx, stopSweeping := context.WithCancel(ctx)
 	sweeping := make(chan struct{})
@@ -160,40 +155,25 @@ func (p *Processor) Run(ctx context.Context) error {
 		stopSweeping()
 		<-sweeping
 	}()
-	return p.consume(ctx, cons)
+	incoming := make(chan jetstream.Msg, maxBatch)
+	f := &fetcher{p: p, stream: stream, members: members, id: newMemberID(), out: incoming, log: p.log, parts: map[int]*partition{}}
+	p.fetching.Store(f)
+	defer p.fetching.Store(nil)
+	go f.run(ctx)
+	p.consume(ctx, incoming)
+	f.release()
+	return nil
 }
 
 // maxBatch bounds the messages taken from the stream at once, whose audit
 // records are stored in one call.
 const maxBatch = 256
 
-// consume runs the fetch loop: it takes the messages the stream has ready,
-// stores the audit records of the inbound events among them in one call, and
-// hands each message to its user's lane.
-func (p *Processor) consume(ctx context.Context, cons jetstream.Consumer) error {
-	it, err := cons.Messages(jetstream.PullMaxMessages(min(p.cfg.MaxAckPending, maxBatch)))
-	if err != nil {
-		return fmt.Errorf("processor: consumer %s: %w", ConsumerName, err)
-	}
-	stop := context.AfterFunc(ctx, it.Drain)
-	defer stop()
-
-	incoming := make(chan jetstream.Msg, maxBatch)
-	go func() {
-		defer close(incoming)
-		for {
-			msg, err := it.Next()
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				return
-			}
-			if err != nil {
-				p.log.Warn("fetching", "consumer", ConsumerName, "err", err)
-				continue
-			}
-			incoming <- msg
-		}
-	}()
-
+// consume takes the messages the partitions have ready, stores the audit
+// records of the inbound events among them in one call, and hands each message
+// to its user's lane, until incoming is closed; then it waits for the lanes to
+// settle what they hold.
+func (p *Processor) consume(ctx context.Context, incoming <-chan jetstream.Msg) {
 	ln := newLanes(ctx, p.cfg.Workers, p.cfg.AckWait, p.handle, p.log)
 	p.running.Store(ln)
 	defer func() {
@@ -220,7 +200,6 @@ func (p *Processor) consume(ctx context.Context, cons jetstream.Consumer) error 
 			ln.push(it)
 		}
 	}
-	return nil
 }
 
 // prepare decodes a batch and stores the audit records of its inbound events

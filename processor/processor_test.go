@@ -57,8 +57,6 @@ type fixture struct {
 	stop  context.CancelFunc
 	done  chan error
 	clock time.Time
-	// lastSeq is the stream sequence of the last inbound event published.
-	lastSeq uint64
 	// cfg configures every processor instance the fixture starts.
 	cfg processor.Config
 }
@@ -112,15 +110,14 @@ func (f *fixture) tick() int64 {
 // publish sends a raw push through the same path as the gateway and returns the event id.
 func (f *fixture) publish(raw string) string {
 	f.t.Helper()
-	id, seq := natstest.Push(f.t, f.js, appID, raw)
-	f.lastSeq = max(f.lastSeq, seq)
+	id, _ := natstest.Push(f.t, f.js, appID, raw)
 	return id
 }
 
 // publishRaw stores data on the stream and remembers its sequence for drained.
 func (f *fixture) publishRaw(subject, msgID string, data []byte) {
 	f.t.Helper()
-	f.lastSeq = max(f.lastSeq, natstest.PublishRaw(f.t, f.js, subject, msgID, data))
+	natstest.PublishRaw(f.t, f.js, subject, msgID, data)
 }
 
 // redeliver publishes raw again under a new Nats-Msg-Id, as if the stream's
@@ -130,14 +127,14 @@ func (f *fixture) redeliver(raw string) {
 	ev, _ := schemas.ParseEvent(appID, []byte(raw))
 	ce, _ := schemas.InboundCloudEvent(ev, time.Now())
 	b, _ := json.Marshal(ce)
-	f.publishRaw(ev.Subject(), ce.ID+"-again", b)
+	f.publishRaw(schemas.WorkSubject(appID, ev.OpenID, schemas.WorkInbound), ce.ID+"-again", b)
 }
 
 // drained waits until the events consumer has settled every message on the stream.
 func (f *fixture) drained() {
 	f.t.Helper()
 	checkfor.Eventually(f.t, waitTime, waitEvery, func() error {
-		return natstest.Settled(f.js, processor.ConsumerName, f.lastSeq)
+		return natstest.Drained(f.js)
 	})
 }
 
@@ -459,7 +456,7 @@ func TestStoreOutageEventsWaitInTheStream(t *testing.T) {
 
 func TestPoisonMessageIsDeadLetteredAndDoesNotBlock(t *testing.T) {
 	f := newFixture(t)
-	f.publishRaw("wechat."+appID+".in.garbage", "poison-1", []byte(`{"not":"a cloudevent"}`))
+	f.publishRaw(schemas.WorkSubject(appID, "oPoison", schemas.WorkInbound), "poison-1", []byte(`{"not":"a cloudevent"}`))
 	openID := "oAfterPoison_xxxxxxxxxxxxxxxx"
 	f.publish(popup(openID, f.tick(), tplOnce, "accept"))
 	f.drained()

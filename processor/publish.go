@@ -24,6 +24,12 @@ func changeID(parts ...string) string {
 }
 
 func (p *Processor) publish(ctx context.Context, subject, id, typ string, ce schemas.CloudEvent, err error) error {
+	return p.publishFor(ctx, subject, "", id, typ, ce, err)
+}
+
+// publishFor publishes ce on subject (none if empty) and, when workSubject is
+// set, on the work stream for the processors.
+func (p *Processor) publishFor(ctx context.Context, subject, workSubject, id, typ string, ce schemas.CloudEvent, err error) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", typ, err)
 	}
@@ -31,7 +37,12 @@ func (p *Processor) publish(ctx context.Context, subject, id, typ string, ce sch
 	if err != nil {
 		return fmt.Errorf("%s: %w", typ, err)
 	}
-	if _, err := p.pub.Publish(ctx, subject, id, b); err != nil {
+	if workSubject == "" {
+		_, err = p.pub.Publish(ctx, subject, id, b)
+	} else {
+		_, err = p.pub.PublishWork(ctx, subject, workSubject, id, b)
+	}
+	if err != nil {
 		return fmt.Errorf("publishing %s: %w", typ, err)
 	}
 	return nil

@@ -102,7 +102,8 @@ func (p *Processor) RequestSend(ctx context.Context, appID string, req *schemas.
 func (p *Processor) publishSend(ctx context.Context, m *Message, now time.Time) error {
 	id := changeID("send", m.ID)
 	ce, err := schemas.NewCloudEvent(id, m.AppID, "wxgate.send", m.ToUser, now, m.sendRequested())
-	if err := p.publish(ctx, schemas.SendSubject(m.AppID), id, "wxgate.send", ce, err); err != nil {
+	work := schemas.WorkSubject(m.AppID, m.ToUser, schemas.WorkSend)
+	if err := p.publishFor(ctx, schemas.SendSubject(m.AppID), work, id, "wxgate.send", ce, err); err != nil {
 		return err
 	}
 	if err := p.store.DeleteOutbox(ctx, m.ID); err != nil {
@@ -741,7 +742,7 @@ func (p *Processor) Resend(ctx context.Context, appID, id string) (*Message, err
 	if err != nil {
 		return nil, err
 	}
-	msg := nats.NewMsg(schemas.SendSubject(appID))
+	msg := nats.NewMsg(schemas.WorkSubject(appID, m.ToUser, schemas.WorkSend))
 	msg.Data = data
 	msg.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("%s/resend/%d", sid, n))
 	msg.Header.Set(HeaderRedrive, "resend")

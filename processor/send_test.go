@@ -481,5 +481,5 @@ func TestAcceptedWithoutMsgIDIsSentOnce(t *testing.T) {
 // unacknowledged, so that a retry, if any were made, would have been made.
 func (f *fixture) drainSends() {
 	f.t.Helper()
-	checkfor.Eventually(f.t, waitTime, waitEvery, func() error { return natstest.Settled(f.js, processor.ConsumerName, 0) })
+	checkfor.Eventually(f.t, waitTime, waitEvery, func() error { return natstest.Drained(f.js) })
 }

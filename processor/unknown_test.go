@@ -43,7 +43,7 @@ func TestUnknownIsNeverResentOnItsOwn(t *testing.T) {
 	}
 	// The send event comes back after unknown_after (1s here) and is settled
 	// without a call: nothing is left in flight.
-	checkfor.Eventually(t, waitTime, waitEvery, func() error { return natstest.Settled(f.js, processor.ConsumerName, 0) })
+	checkfor.Eventually(t, waitTime, waitEvery, func() error { return natstest.Drained(f.js) })
 	if got, _ := f.st.Message(context.Background(), appID, m.ID); got.Status != processor.StatusUnknown {
 		t.Fatalf("after unknown_after the message = %s, want still unknown", got.Status)
 	}
@@ -369,10 +369,14 @@ type droppingPublisher struct {
 }
 
 func (d *droppingPublisher) Publish(ctx context.Context, subject, id string, data []byte) (bool, error) {
-	if strings.HasSuffix(subject, ".send") && d.sends.Add(-1) >= 0 {
+	return d.next.Publish(ctx, subject, id, data)
+}
+
+func (d *droppingPublisher) PublishWork(ctx context.Context, subject, workSubject, id string, data []byte) (bool, error) {
+	if strings.HasSuffix(workSubject, "."+schemas.WorkSend) && d.sends.Add(-1) >= 0 {
 		return false, errors.New("publish dropped by the test")
 	}
-	return d.next.Publish(ctx, subject, id, data)
+	return d.next.PublishWork(ctx, subject, workSubject, id, data)
 }
 
 // TestReplay: replaying applied events changes nothing and says so; replaying
@@ -487,7 +491,7 @@ func TestCrashBeforeTheMsgIDIsLinked(t *testing.T) {
 				if len(sends) != 1 {
 					t.Fatalf("%d send events on the stream, want 1", len(sends))
 				}
-				f.publishRaw(sends[0].Subject, "send-copy", sends[0].Data)
+				f.publishRaw(schemas.WorkSubject(appID, openID, schemas.WorkSend), "send-copy", sends[0].Data)
 			}
 
 			f.start()

@@ -59,12 +59,6 @@ func SendSubject(appID string) string {
 	return "wechat." + SubjectToken(appID) + ".send"
 }
 
-// ReportSubject is the subject of consent reports on their way to the
-// processor: "wechat.{appid}.report".
-func ReportSubject(appID string) string {
-	return "wechat." + SubjectToken(appID) + ".report"
-}
-
 // eventToken is the subject token of an Event: its Event name, or its MsgType
 // for a plain message.
 func (e *Event) eventToken() string {

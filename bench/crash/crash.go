@@ -16,7 +16,6 @@ import (
 	"github.com/wxgate/wxgate/internal/broker"
 	"github.com/wxgate/wxgate/internal/sim"
 	"github.com/wxgate/wxgate/processor"
-	"github.com/wxgate/wxgate/schemas"
 )
 
 const (
@@ -265,15 +264,8 @@ func waitRecovered(ctx context.Context, out io.Writer, api *adminAPI, wc *wechat
 func consumerPending(ctx context.Context, js jetstream.JetStream) (uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	c, err := js.Consumer(ctx, schemas.StreamName, processor.ConsumerName)
-	if err != nil {
-		return 0, err
-	}
-	ci, err := c.Info(ctx)
-	if err != nil {
-		return 0, err
-	}
-	return ci.NumPending, nil
+	pending, _, err := processor.Backlog(ctx, js)
+	return pending, err
 }
 
 // settled reports whether no message is queued, sending or sent: every one

@@ -13,6 +13,7 @@ import (
 
 	"github.com/wxgate/wxgate/internal/admin"
 	"github.com/wxgate/wxgate/internal/admin/admintest"
+	"github.com/wxgate/wxgate/schemas"
 )
 
 const (
@@ -230,7 +231,8 @@ func TestOpsAuditEventsAndDLQ(t *testing.T) {
 		srv.Push(opsApp, admintest.PopupAccept(opsOpenID, opsTemplate, base+int64(i)))
 		srv.Drained()
 	}
-	srv.PublishRaw("wechat."+opsApp+".in.garbage", "poison-ops", []byte(`{"not":"a cloudevent"}`))
+	poison := schemas.WorkSubject(opsApp, "oPoison", schemas.WorkInbound)
+	srv.PublishRaw(poison, "poison-ops", []byte(`{"not":"a cloudevent"}`))
 	srv.Drained()
 
 	stdout, _, err := opsRun(t, env, "audit", "--app", opsApp, "--events", "--limit", "2")
@@ -255,7 +257,7 @@ func TestOpsAuditEventsAndDLQ(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := regexp.MustCompile(`(?m)^\S+\s+(\S+)\s+` + opsApp + `\s+wxgate-processor\s+wechat\.` + opsApp + `\.in\.garbage\s+0\s+1\s+0\s+.*permanent`).FindStringSubmatch(stdout)
+	m := regexp.MustCompile(`(?m)^\S+\s+(\S+)\s+` + opsApp + `\s+wxgate-processor\s+` + regexp.QuoteMeta(poison) + `\s+0\s+1\s+0\s+.*permanent`).FindStringSubmatch(stdout)
 	if m == nil {
 		t.Fatalf("dlq printed:\n%s\nwant the poison message's dead letter", stdout)
 	}
@@ -264,7 +266,7 @@ func TestOpsAuditEventsAndDLQ(t *testing.T) {
 		t.Errorf("dlq list --consumer wxgate-sends = %v:\n%s\nwant no events dead letter", err, stdout)
 	}
 	stdout, _, err = opsRun(t, env, "dlq", "redrive", m[1])
-	if err != nil || !strings.Contains(stdout, "dead letter "+m[1]+" put back on wechat."+opsApp+".in.garbage (redrive 1)") {
+	if err != nil || !strings.Contains(stdout, "dead letter "+m[1]+" put back on "+poison+" (redrive 1)") {
 		t.Errorf("dlq redrive = %v:\n%s", err, stdout)
 	}
 	_, _, err = opsRun(t, env, "dlq", "redrive", "no-such-dead-letter")

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/wxgate/wxgate/internal/broker/natstest"
 	"github.com/wxgate/wxgate/internal/checkfor"
 	"github.com/wxgate/wxgate/internal/sim"
 	"github.com/wxgate/wxgate/schemas"
@@ -142,7 +143,8 @@ func TestOneUserRacedBySendsAndPopups(t *testing.T) {
 	}
 }
 
-// settledConsumer reports whether the processor has acknowledged everything on the stream.
+// settledConsumer reports whether the processors have settled everything on
+// the work stream.
 func settledConsumer(url string) error {
 	nc, err := nats.Connect(url)
 	if err != nil {
@@ -153,20 +155,7 @@ func settledConsumer(url string) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	c, err := js.Consumer(ctx, schemas.StreamName, "wxgate-processor")
-	if err != nil {
-		return err
-	}
-	info, err := c.Info(ctx)
-	if err != nil {
-		return err
-	}
-	if info.NumPending > 0 || info.NumAckPending > 0 {
-		return fmt.Errorf("%d pending, %d unacknowledged", info.NumPending, info.NumAckPending)
-	}
-	return nil
+	return natstest.Drained(js)
 }
 
 // deliveryChanges reads every wechat.{appid}.delivery.* message on the stream,

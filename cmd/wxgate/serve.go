@@ -268,6 +268,7 @@ func serveNode(ctx context.Context, n nodeSpec, log *slog.Logger, logw io.Writer
 		}
 		proc, err = processor.New(st, js, pub, log, reg, processor.Config{
 			Workers:      cfg.Processor.Workers,
+			Replicas:     cfg.NATS.Replicas,
 			MaxDeliver:   cfg.Processor.MaxDeliver,
 			SendAttempts: cfg.Processor.SendAttempts,
 			SendRetry:    durations(cfg.Processor.SendRetry),
@@ -282,7 +283,8 @@ func serveNode(ctx context.Context, n nodeSpec, log *slog.Logger, logw io.Writer
 		// The stream's storage and every durable consumer's backlog, read from
 		// JetStream at scrape time. Processors report them and gateways do not,
 		// so that a scrape does not cost a JetStream request per gateway.
-		reg.MustRegister(broker.NewStreamCollector(js, schemas.StreamName, broker.DefaultInfoTimeout, log))
+		streams := []string{schemas.StreamName, schemas.WorkStreamName}
+		reg.MustRegister(broker.NewStreamCollector(js, streams, broker.DefaultInfoTimeout, log))
 		checks["store"] = st.Ping
 		adminToks, err := adminTokens(cfg.Admin.Tokens)
 		if err != nil {

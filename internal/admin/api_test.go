@@ -611,7 +611,7 @@ type deadLetterItem struct {
 
 func TestDeadLetters(t *testing.T) {
 	s := admintest.Start(t, admintest.Options{})
-	s.PublishRaw("wechat."+appID+".in.garbage", "poison-1", []byte(`{"not":"a cloudevent"}`))
+	s.PublishRaw(schemas.WorkSubject(appID, "oPoison", schemas.WorkInbound), "poison-1", []byte(`{"not":"a cloudevent"}`))
 	s.Drained()
 
 	r := call(t, s, http.MethodGet, "/v1/dlq", token, "")
@@ -690,7 +690,7 @@ func TestSendAccepted(t *testing.T) {
 // TestRedrive exercises the processor's Redrive through the API.
 func TestRedrive(t *testing.T) {
 	s := admintest.Start(t, admintest.Options{})
-	s.PublishRaw("wechat."+appID+".in.garbage", "poison-2", []byte(`{"not":"a cloudevent"}`))
+	s.PublishRaw(schemas.WorkSubject(appID, "oPoison", schemas.WorkInbound), "poison-2", []byte(`{"not":"a cloudevent"}`))
 	s.Drained()
 	var p page[deadLetterItem]
 	call(t, s, http.MethodGet, "/v1/dlq", token, "").decode(t, &p)
@@ -739,15 +739,21 @@ func TestResendNeedsAnUnknownMessageAndAConfirmation(t *testing.T) {
 			t.Errorf("%s: POST resend = %d %s, want %d", tt.name, r.status, r.body, tt.want)
 		}
 	}
-	stream, err := s.JS.Stream(context.Background(), schemas.StreamName)
+	// The processor here has no sender: the resend waits on the work stream.
+	stream, err := s.JS.Stream(context.Background(), schemas.WorkStreamName)
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := stream.Info(context.Background(), jetstream.WithSubjectFilter("wechat."+appID+".send"))
+	filter := "wxgate.part.*." + appID + ".*." + schemas.WorkSend
+	info, err := stream.Info(context.Background(), jetstream.WithSubjectFilter(filter))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := info.State.Subjects["wechat."+appID+".send"]; got != 1 {
-		t.Errorf("%d send events on the stream, want the one resend", got)
+	got := 0
+	for _, n := range info.State.Subjects {
+		got += int(n)
+	}
+	if got != 1 {
+		t.Errorf("%d send events on the work stream, want the one resend", got)
 	}
 }

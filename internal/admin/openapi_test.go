@@ -23,6 +23,7 @@ import (
 	"github.com/wxgate/wxgate/internal/admin"
 	"github.com/wxgate/wxgate/internal/admin/admintest"
 	"github.com/wxgate/wxgate/processor"
+	"github.com/wxgate/wxgate/schemas"
 )
 
 // openAPIDoc is the part of the document the tests read directly.
@@ -180,7 +181,7 @@ func TestOpenAPIDescribesTheAnswers(t *testing.T) {
 		s.Message(m)
 	}
 	pushed := s.Push(appID, admintest.PopupAccept(openID, tplA, t0.Unix()))
-	s.PublishRaw("wechat."+appID+".in.garbage", "poison-openapi", []byte(`{"not":"a cloudevent"}`))
+	s.PublishRaw(schemas.WorkSubject(appID, "oPoison", schemas.WorkInbound), "poison-openapi", []byte(`{"not":"a cloudevent"}`))
 	s.Drained()
 	var dlq struct {
 		Items []struct {

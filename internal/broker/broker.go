@@ -116,7 +116,8 @@ type StreamOptions struct {
 	MaxAge   time.Duration
 }
 
-// EnsureStream creates the WECHAT stream or updates it to the given options. It is
+// EnsureStream creates the WECHAT stream and the processor's work stream
+// WXGATE_WORK, or updates them to the given options, and returns WECHAT. It is
 // idempotent, so every instance calls it at start-up.
 func EnsureStream(ctx context.Context, js jetstream.JetStream, o StreamOptions) (jetstream.Stream, error) {
 	cfg := jetstream.StreamConfig{
@@ -133,6 +134,28 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, o StreamOptions) 
 	s, err := js.CreateOrUpdateStream(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("declaring stream %s: %w", schemas.StreamName, err)
+	}
+	src, dst := schemas.WorkTransform()
+	work := jetstream.StreamConfig{
+		Name:        schemas.WorkStreamName,
+		Description: "The processor's queue: every change of a user's state, partitioned by user",
+		Subjects:    []string{schemas.WorkSubjects},
+		// The stream adds each user's partition to the subject as it stores a
+		// message; one consumer per partition reads it (see schemas.WorkSubject).
+		SubjectTransform: &jetstream.SubjectTransformConfig{Source: src, Destination: dst},
+		// A message is removed once its partition's consumer acknowledged it.
+		Retention: jetstream.WorkQueuePolicy,
+		Storage:   jetstream.FileStorage,
+		Replicas:  o.Replicas,
+		// Work older than the WECHAT stream's history is dropped with it.
+		MaxAge:     o.MaxAge,
+		Duplicates: DuplicateWindow,
+		// A full work stream refuses new work (the publisher retries) rather
+		// than dropping queued work.
+		Discard: jetstream.DiscardNew,
+	}
+	if _, err := js.CreateOrUpdateStream(ctx, work); err != nil {
+		return nil, fmt.Errorf("declaring stream %s: %w", schemas.WorkStreamName, err)
 	}
 	return s, nil
 }
@@ -160,4 +183,45 @@ func (p *Publisher) Publish(ctx context.Context, subject, id string, data []byte
 		return false, fmt.Errorf("%w: publishing to %s: %v", ErrUnavailable, subject, err)
 	}
 	return ack.Duplicate, nil
+}
+
+// PublishWork stores data under id twice: on subject in the WECHAT stream, for
+// downstream services, and on workSubject in the work stream, for the
+// processor; an empty subject stores the work copy only. Both publishes run at
+// once and PublishWork returns when both are acknowledged; duplicate is the
+// WECHAT stream's answer (the work stream's when subject is empty). A failure
+// of either wraps ErrUnavailable, and publishing again with the same id stores
+// nothing twice.
+func (p *Publisher) PublishWork(ctx context.Context, subject, workSubject, id string, data []byte) (duplicate bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	type result struct {
+		dup bool
+		err error
+	}
+	work := make(chan result, 1)
+	go func() {
+		ack, err := p.js.Publish(ctx, workSubject, data, jetstream.WithMsgID(id), jetstream.WithExpectStream(schemas.WorkStreamName))
+		if err != nil {
+			work <- result{err: fmt.Errorf("%w: publishing to %s: %v", ErrUnavailable, workSubject, err)}
+			return
+		}
+		work <- result{dup: ack.Duplicate}
+	}()
+	if subject != "" {
+		ack, err := p.js.Publish(ctx, subject, data, jetstream.WithMsgID(id), jetstream.WithExpectStream(schemas.StreamName))
+		if err != nil {
+			<-work
+			return false, fmt.Errorf("%w: publishing to %s: %v", ErrUnavailable, subject, err)
+		}
+		duplicate = ack.Duplicate
+	}
+	w := <-work
+	if w.err != nil {
+		return false, w.err
+	}
+	if subject == "" {
+		duplicate = w.dup
+	}
+	return duplicate, nil
 }

@@ -44,30 +44,30 @@ var (
 		[]string{"stream", "consumer"}, nil)
 )
 
-// StreamCollector reports a stream's storage and the backlog of its durable
+// StreamCollector reports streams' storage and the backlog of its durable
 // consumers (wxgate's own and any downstream service's), asking JetStream at
 // scrape time. Ephemeral consumers are left out: their names are random, and a
 // series per name would never end. It is safe for concurrent use.
 type StreamCollector struct {
 	js      jetstream.JetStream
-	stream  string
+	streams []string
 	timeout time.Duration
 	log     *slog.Logger
 }
 
 var _ prometheus.Collector = (*StreamCollector)(nil)
 
-// NewStreamCollector returns a collector for stream whose JetStream requests
+// NewStreamCollector returns a collector for streams whose JetStream requests
 // give up after timeout (0 means DefaultInfoTimeout). Register it on the
 // registry that serves /metrics.
-func NewStreamCollector(js jetstream.JetStream, stream string, timeout time.Duration, logger *slog.Logger) *StreamCollector {
+func NewStreamCollector(js jetstream.JetStream, streams []string, timeout time.Duration, logger *slog.Logger) *StreamCollector {
 	if timeout <= 0 {
 		timeout = DefaultInfoTimeout
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &StreamCollector{js: js, stream: stream, timeout: timeout, log: logger}
+	return &StreamCollector{js: js, streams: streams, timeout: timeout, log: logger}
 }
 
 // Describe sends the descriptions of every stream metric.
@@ -80,22 +80,24 @@ func (c *StreamCollector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
-// Collect reads the stream's info and its consumers' and sends their metrics.
+// Collect reads each stream's info and its consumers' and sends their metrics.
 // When JetStream does not answer within the timeout it sends what it has and
-// wxgate_stream_up 0, and logs why: the rest of the scrape goes on.
+// wxgate_stream_up 0 for that stream, and logs why: the rest of the scrape goes on.
 func (c *StreamCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
-	defer cancel()
-	up := 1.0
-	if err := c.collect(ctx, ch); err != nil {
-		up = 0
-		c.log.Warn("reading stream info for metrics", "stream", c.stream, "err", err)
+	for _, stream := range c.streams {
+		ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+		up := 1.0
+		if err := c.collect(ctx, stream, ch); err != nil {
+			up = 0
+			c.log.Warn("reading stream info for metrics", "stream", stream, "err", err)
+		}
+		cancel()
+		ch <- prometheus.MustNewConstMetric(descStreamUp, prometheus.GaugeValue, up, stream)
 	}
-	ch <- prometheus.MustNewConstMetric(descStreamUp, prometheus.GaugeValue, up, c.stream)
 }
 
-func (c *StreamCollector) collect(ctx context.Context, ch chan<- prometheus.Metric) error {
-	s, err := c.js.Stream(ctx, c.stream)
+func (c *StreamCollector) collect(ctx context.Context, stream string, ch chan<- prometheus.Metric) error {
+	s, err := c.js.Stream(ctx, stream)
 	if err != nil {
 		return err
 	}
@@ -103,9 +105,9 @@ func (c *StreamCollector) collect(ctx context.Context, ch chan<- prometheus.Metr
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
-	gauge(descStreamMessages, float64(info.State.Msgs), c.stream)
-	gauge(descStreamBytes, float64(info.State.Bytes), c.stream)
-	gauge(descStreamMaxBytes, float64(limit(info.Config.MaxBytes)), c.stream)
+	gauge(descStreamMessages, float64(info.State.Msgs), stream)
+	gauge(descStreamBytes, float64(info.State.Bytes), stream)
+	gauge(descStreamMaxBytes, float64(limit(info.Config.MaxBytes)), stream)
 
 	l := s.ListConsumers(ctx)
 	// The lister's goroutine ends only once its channel is drained.
@@ -113,10 +115,10 @@ func (c *StreamCollector) collect(ctx context.Context, ch chan<- prometheus.Metr
 		if ci.Config.Durable == "" {
 			continue
 		}
-		gauge(descConsumerPending, float64(ci.NumPending), c.stream, ci.Name)
-		gauge(descConsumerAckPending, float64(ci.NumAckPending), c.stream, ci.Name)
-		gauge(descConsumerMaxAckPending, float64(limit(int64(ci.Config.MaxAckPending))), c.stream, ci.Name)
-		gauge(descConsumerRedelivered, float64(ci.NumRedelivered), c.stream, ci.Name)
+		gauge(descConsumerPending, float64(ci.NumPending), stream, ci.Name)
+		gauge(descConsumerAckPending, float64(ci.NumAckPending), stream, ci.Name)
+		gauge(descConsumerMaxAckPending, float64(limit(int64(ci.Config.MaxAckPending))), stream, ci.Name)
+		gauge(descConsumerRedelivered, float64(ci.NumRedelivered), stream, ci.Name)
 	}
 	return l.Err()
 }

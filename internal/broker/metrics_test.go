@@ -53,7 +53,7 @@ func TestStreamCollector(t *testing.T) {
 	}
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(broker.NewStreamCollector(js, schemas.StreamName, time.Second, nil))
+	reg.MustRegister(broker.NewStreamCollector(js, []string{schemas.StreamName}, time.Second, nil))
 	got := metricstest.Gather(t, reg)
 	if got["wxgate_stream_bytes[stream=WECHAT]"] <= 0 {
 		t.Errorf("wxgate_stream_bytes = %v, want more than 0", got["wxgate_stream_bytes[stream=WECHAT]"])

@@ -65,8 +65,7 @@ type Server struct {
 	Proc *processor.Processor
 	JS   jetstream.JetStream
 
-	t       testing.TB
-	lastSeq uint64
+	t testing.TB
 }
 
 // Start starts everything; it is all stopped when the test ends.
@@ -118,22 +117,21 @@ func Start(t testing.TB, o Options) *Server {
 // returns its event id.
 func (s *Server) Push(appID, raw string) string {
 	s.t.Helper()
-	id, seq := natstest.Push(s.t, s.JS, appID, raw)
-	s.lastSeq = max(s.lastSeq, seq)
+	id, _ := natstest.Push(s.t, s.JS, appID, raw)
 	return id
 }
 
 // PublishRaw stores data on the stream as it is, for poison messages.
 func (s *Server) PublishRaw(subject, msgID string, data []byte) {
 	s.t.Helper()
-	s.lastSeq = max(s.lastSeq, natstest.PublishRaw(s.t, s.JS, subject, msgID, data))
+	natstest.PublishRaw(s.t, s.JS, subject, msgID, data)
 }
 
 // Drained waits until the processor has settled every inbound event published so far.
 func (s *Server) Drained() {
 	s.t.Helper()
 	checkfor.Eventually(s.t, waitTime, pollEvery, func() error {
-		return natstest.Settled(s.JS, processor.ConsumerName, s.lastSeq)
+		return natstest.Drained(s.JS)
 	})
 }
 

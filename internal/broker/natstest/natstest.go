@@ -139,10 +139,11 @@ func subjectMatches(filter, subject string) bool {
 	return len(f) == len(s)
 }
 
-// Push puts a raw WeChat push (plaintext XML or JSON) on the stream exactly as
+// Push puts a raw WeChat push (plaintext XML or JSON) on the streams exactly as
 // the gateway does: parsed for app appID, wrapped as a CloudEvent and published
-// with its event id as Nats-Msg-Id. It returns the event id and the stream
-// sequence (the sequence of the first copy when the stream already held it).
+// with its event id as Nats-Msg-Id on its WECHAT subject and on its work
+// subject. It returns the event id and the WECHAT stream sequence (the
+// sequence of the first copy when the stream already held it).
 func Push(t testing.TB, js jetstream.JetStream, appID, raw string) (id string, seq uint64) {
 	t.Helper()
 	ev, id, err := schemas.ParseEventWithID(appID, []byte(raw))
@@ -157,6 +158,7 @@ func Push(t testing.TB, js jetstream.JetStream, appID, raw string) (id string, s
 	if err != nil {
 		t.Fatal(err)
 	}
+	PublishRaw(t, js, schemas.WorkSubject(ev.AppID, ev.OpenID, schemas.WorkInbound), id, data)
 	return id, PublishRaw(t, js, ev.Subject(), id, data)
 }
 
@@ -171,23 +173,23 @@ func PublishRaw(t testing.TB, js jetstream.JetStream, subject, msgID string, dat
 	return ack.Sequence
 }
 
-// Settled reports, as an error naming what is left, whether the durable consumer
-// has acknowledged every message up to stream sequence last and holds nothing
-// pending or unacknowledged. Callers poll it.
-func Settled(js jetstream.JetStream, consumer string, last uint64) error {
+// Drained reports, as an error naming what is left, whether the processors
+// have settled every message of the work stream: the stream removes a message
+// once it is acknowledged, so it is drained when it holds none.
+func Drained(js jetstream.JetStream) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := js.Consumer(ctx, schemas.StreamName, consumer)
-	if err != nil {
-		return err // the consumer may not exist yet
-	}
-	info, err := c.Info(ctx)
+	st, err := js.Stream(ctx, schemas.WorkStreamName)
 	if err != nil {
 		return err
 	}
-	if info.AckFloor.Stream < last || info.NumPending > 0 || info.NumAckPending > 0 {
-		return fmt.Errorf("consumer %s: ack floor %d of %d, %d pending, %d unacknowledged, %d redelivered",
-			consumer, info.AckFloor.Stream, last, info.NumPending, info.NumAckPending, info.NumRedelivered)
+	info, err := st.Info(ctx)
+	if err != nil {
+		return err
+	}
+	if info.State.Msgs > 0 {
+		return fmt.Errorf("stream %s holds %d messages (sequences %d to %d)",
+			schemas.WorkStreamName, info.State.Msgs, info.State.FirstSeq, info.State.LastSeq)
 	}
 	return nil
 }
