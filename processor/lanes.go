@@ -2,11 +2,9 @@ package processor
 
 import (
 	"context"
-	"fmt"
 	"hash/fnv"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -96,10 +94,6 @@ func (l *lanes) run(ctx context.Context, q *laneQueue) {
 		q.mu.Unlock()
 		if l.ctx.Err() != nil {
 			// Shutting down: leave it to the next processor.
-			if it.replay != nil {
-				it.replay <- fmt.Errorf("%w: the processor is stopping", ErrUnavailable)
-				continue
-			}
 			_ = it.msg.Nak()
 			continue
 		}
@@ -123,9 +117,6 @@ func (l *lanes) keepAlive(every time.Duration) {
 			waiting := append([]*item(nil), q.items...)
 			q.mu.Unlock()
 			for _, it := range waiting {
-				if it.msg == nil {
-					continue
-				}
 				if err := it.msg.InProgress(); err != nil {
 					l.log.Debug("in-progress ack failed", "subject", it.msg.Subject(), "err", err)
 				}
@@ -166,9 +157,4 @@ type item struct {
 	handler func(context.Context, *item) error
 	// event is the decoded push of an inbound message, nil otherwise.
 	event *schemas.Event
-	// replay, for an event replayed from the audit trail rather than taken
-	// from the stream (msg is nil then), receives the handler's result;
-	// changes counts the documents the handler changed.
-	replay  chan error
-	changes atomic.Int64
 }

@@ -238,11 +238,13 @@ func (p *Processor) prepare(ctx context.Context, batch []jetstream.Msg) []*item 
 func (p *Processor) handle(ctx context.Context, it *item) {
 	hctx, cancel := context.WithTimeout(ctx, p.cfg.AckWait)
 	defer cancel()
-	if it.replay != nil {
-		// A replay is not a stream message: its caller settles it.
-		hctx = withChanges(hctx, &it.changes)
-		it.replay <- it.handler(hctx, it)
+	reply := it.msg.Headers().Get(HeaderReplayReply)
+	if reply == "" {
+		p.settle(hctx, it.msg, it.handler(hctx, it))
 		return
 	}
-	p.settle(hctx, it.msg, it.handler(hctx, it))
+	var changes atomic.Int64
+	err := it.handler(withChanges(hctx, &changes), it)
+	p.answerReplay(reply, it, changes.Load(), err)
+	p.settle(hctx, it.msg, err)
 }

@@ -2,10 +2,15 @@ package processor
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/wxgate/wxgate/internal/derrors"
 	"github.com/wxgate/wxgate/schemas"
@@ -17,14 +22,17 @@ import (
 type ReplayResult struct {
 	Applied int `json:"applied"`
 	NoOps   int `json:"noops"`
+	// Queued counts the events still on their way when replayWait ran out:
+	// they will be applied.
+	Queued int `json:"queued,omitempty"`
 }
+
+// replayWait bounds how long a replay waits for its events to be applied.
+const replayWait = 10 * time.Second
 
 // maxReplay bounds the events one replay handles; the caller narrows the
 // time range for more.
 const maxReplay = 10_000
-
-// ErrNotRunning refuses a replay while this processor is not consuming.
-var ErrNotRunning = fmt.Errorf("%w: the processor is not running", derrors.Unavailable)
 
 // ReplayEvent applies one received event again, by its id, through the
 // processor's normal path: the handler of its kind, in its user's lane. It is
@@ -61,47 +69,97 @@ func (p *Processor) ReplayEvents(ctx context.Context, appID string, since, until
 	return p.replay(ctx, all)
 }
 
-// replay hands the events to their users' lanes, one user's events in order,
-// and waits for each.
+// HeaderReplayReply, on a replayed event, names the inbox where the processor
+// that applies it reports what it changed.
+const HeaderReplayReply = "Wxgate-Replay-Reply"
+
+// replayAnswer is what a processor reports for one replayed event.
+type replayAnswer struct {
+	ID      string `json:"id"`
+	Changes int64  `json:"changes"`
+	Error   string `json:"error,omitempty"`
+}
+
+// replay puts the events back on the work stream, in their users'
+// partitions, so that whichever processor holds a user applies them in its
+// lane after what it already has, and waits for each one's answer on an
+// inbox of its own.
 func (p *Processor) replay(ctx context.Context, evs []EventRecord) (ReplayResult, error) {
-	ln := p.running.Load()
-	if ln == nil {
-		return ReplayResult{}, ErrNotRunning
+	nc := p.js.Conn()
+	inbox := nc.NewRespInbox()
+	answers := make(chan *nats.Msg, len(evs))
+	sub, err := nc.ChanSubscribe(inbox, answers)
+	if err != nil {
+		return ReplayResult{}, fmt.Errorf("%w: replay: %v", ErrUnavailable, err)
 	}
-	items := make([]*item, len(evs))
+	defer func() { _ = sub.Unsubscribe() }()
+	// One replay's copies get ids of their own: the stream's duplicate window
+	// must not take them for the original pushes, or for another replay.
+	replayID := inbox[strings.LastIndexByte(inbox, '.')+1:]
+	waiting := map[string]bool{}
 	for i := range evs {
 		ev := evs[i].Data
 		if err := schemas.Validate(&ev); err != nil {
 			return ReplayResult{}, fmt.Errorf("%w: event %s: %v", derrors.Invalid, evs[i].ID, err)
 		}
-		it := &item{
-			key:    ev.AppID + "/" + ev.OpenID,
-			ce:     schemas.CloudEvent{ID: evs[i].ID, Subject: ev.OpenID, Time: evs[i].ReceivedAt},
-			event:  &ev,
-			replay: make(chan error, 1),
+		ce, err := schemas.InboundCloudEventWithID(&ev, evs[i].ID, evs[i].ReceivedAt)
+		if err != nil {
+			return ReplayResult{}, fmt.Errorf("%w: event %s: %v", derrors.Invalid, evs[i].ID, err)
 		}
-		it.handler = p.handleInbound
-		items[i] = it
-		ln.push(it)
+		data, err := json.Marshal(ce)
+		if err != nil {
+			return ReplayResult{}, err
+		}
+		msg := nats.NewMsg(schemas.WorkSubject(ev.AppID, ev.OpenID, schemas.WorkInbound))
+		msg.Data = data
+		msg.Header.Set(jetstream.MsgIDHeader, evs[i].ID+"/replay/"+replayID)
+		msg.Header.Set(HeaderReplayReply, inbox)
+		if _, err := p.js.PublishMsg(ctx, msg); err != nil {
+			return ReplayResult{}, fmt.Errorf("%w: replaying event %s: %v", ErrUnavailable, evs[i].ID, err)
+		}
+		waiting[evs[i].ID] = true
 	}
 	var res ReplayResult
 	var errs []error
-	for _, it := range items {
+	wait := time.NewTimer(replayWait)
+	defer wait.Stop()
+	for len(waiting) > 0 {
 		select {
-		case err := <-it.replay:
+		case m := <-answers:
+			var a replayAnswer
+			if json.Unmarshal(m.Data, &a) != nil || !waiting[a.ID] {
+				continue
+			}
+			delete(waiting, a.ID)
 			switch {
-			case err != nil:
-				errs = append(errs, fmt.Errorf("event %s: %w", it.ce.ID, err))
-			case it.changes.Load() > 0:
+			case a.Error != "":
+				errs = append(errs, fmt.Errorf("event %s: %s", a.ID, a.Error))
+			case a.Changes > 0:
 				res.Applied++
 			default:
 				res.NoOps++
 			}
+		case <-wait.C:
+			res.Queued = len(waiting)
+			return res, errors.Join(errs...)
 		case <-ctx.Done():
 			return res, ctx.Err()
 		}
 	}
 	return res, errors.Join(errs...)
+}
+
+// answerReplay reports to a replay's caller what applying one of its events
+// changed.
+func (p *Processor) answerReplay(reply string, it *item, changes int64, err error) {
+	a := replayAnswer{ID: it.ce.ID, Changes: changes}
+	if err != nil {
+		a.Error = err.Error()
+	}
+	b, _ := json.Marshal(a)
+	if perr := p.js.Conn().Publish(reply, b); perr != nil {
+		p.log.Debug("answering a replay", "event", it.ce.ID, "err", perr)
+	}
 }
 
 // changesKey carries a replay's change counter in a handler's context.

@@ -319,11 +319,15 @@ func (o ops) replay(ctx context.Context, args []string, stdout, stderr io.Writer
 	var res struct {
 		Applied int `json:"applied"`
 		NoOps   int `json:"noops"`
+		Queued  int `json:"queued"`
 	}
 	if err := decodeReply(reply, &res); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "applied %d events, %d were no-ops\n", res.Applied, res.NoOps)
+	if res.Queued > 0 {
+		fmt.Fprintf(stdout, "%d more are queued and will be applied\n", res.Queued)
+	}
 	return nil
 }
 

@@ -61,7 +61,7 @@ func (a *API) replayEvent(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	c.JSON(http.StatusOK, res)
+	c.JSON(replayStatus(res), res)
 	return nil
 }
 
@@ -90,8 +90,17 @@ func (a *API) replayEvents(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	c.JSON(http.StatusOK, res)
+	c.JSON(replayStatus(res), res)
 	return nil
+}
+
+// replayStatus is 202 when some replayed events are still on their way to
+// their processor, 200 when every one was applied.
+func replayStatus(res processor.ReplayResult) int {
+	if res.Queued > 0 {
+		return http.StatusAccepted
+	}
+	return http.StatusOK
 }
 
 // deadLetterQuery reads the dead-letter filters: appid, consumer, errcode
