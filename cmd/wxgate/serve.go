@@ -33,6 +33,9 @@ import (
 	"github.com/wxgate/wxgate/schemas"
 )
 
+// The processor shares its pauses through the broker's KV bucket.
+var _ processor.PauseBoard = (*broker.Pauses)(nil)
+
 // shutdownGrace bounds how long in-flight requests may take to finish on shutdown.
 const shutdownGrace = 10 * time.Second
 
@@ -318,6 +321,14 @@ func serveNode(ctx context.Context, n nodeSpec, log *slog.Logger, logw io.Writer
 		if err != nil {
 			return err
 		}
+		// An app whose daily quota is spent (45009) is paused for every
+		// processor at once, until Beijing midnight.
+		board, err := broker.OpenPauses(ctx, js, log, broker.PauseOptions{Replicas: cfg.NATS.Replicas})
+		if err != nil {
+			return err
+		}
+		defer board.Close()
+		proc.SharePauses(board)
 		// The stream's storage and every durable consumer's backlog, read from
 		// JetStream at scrape time. Processors report them and gateways do not,
 		// so that a scrape does not cost a JetStream request per gateway.
