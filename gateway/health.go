@@ -75,7 +75,7 @@ func (r *readiness) observe(results map[string]error) {
 }
 
 // RegisterHealth mounts /healthz (the process is alive), /readyz (every check
-// passes within two seconds) and /metrics (Prometheus text from g) on r.
+// passes within two seconds; they run concurrently) and /metrics (Prometheus text from g) on r.
 // /readyz answers 200 or 503 with {"check": "ok"} or {"check": "unavailable:
 // reason"} for each check; the checks' errors go to log, once when a check
 // starts failing ("not ready") and once when it recovers ("ready"), never
@@ -86,11 +86,22 @@ func RegisterHealth(r gin.IRouter, checks map[string]Check, g prometheus.Gathere
 	r.GET("/readyz", func(c *gin.Context) {
 		ctx, cancel := context.WithTimeout(c.Request.Context(), readyTimeout)
 		defer cancel()
-		status, body := http.StatusOK, map[string]string{}
+		// The checks run at once, each with the whole time: one that hangs
+		// until the deadline must not make the others fail for want of time.
 		results := make(map[string]error, len(checks))
+		var mu sync.Mutex
+		var wg sync.WaitGroup
 		for name, check := range checks {
-			err := check(ctx)
-			results[name] = err
+			wg.Go(func() {
+				err := check(ctx)
+				mu.Lock()
+				defer mu.Unlock()
+				results[name] = err
+			})
+		}
+		wg.Wait()
+		status, body := http.StatusOK, make(map[string]string, len(results))
+		for name, err := range results {
 			if err != nil {
 				status, body[name] = http.StatusServiceUnavailable, publicReason(err)
 				continue
