@@ -41,7 +41,7 @@ func startCommand(t *testing.T, command, config string) *started {
 	t.Cleanup(func() { s.stop() })
 	checkfor.Eventually(t, waitTime, waitEvery, func() error {
 		s.running()
-		if s.addr = logField(s.logs.String(), "listening", "addr"); s.addr == "" {
+		if s.addr = logField(s.logs.String(), "answering health probes", "addr"); s.addr == "" {
 			return fmt.Errorf("wxgate %s is not listening yet", command)
 		}
 		return nil

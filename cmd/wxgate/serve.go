@@ -210,7 +210,9 @@ func serveNode(ctx context.Context, n nodeSpec, log *slog.Logger, logw io.Writer
 	}
 	served := make(chan struct{})
 	var serveErr error
-	log.Info("listening", "addr", ln.Addr().String(), "gateway", r.gateway, "processor", r.processor)
+	// "listening" comes once every route is served; until then the port
+	// answers only probes.
+	log.Info("answering health probes", "addr", ln.Addr().String())
 	go func() { // ended by stopHTTP, which waits for it
 		defer close(served)
 		serveErr = srv.Serve(ln)
@@ -347,6 +349,7 @@ func serveNode(ctx context.Context, n nodeSpec, log *slog.Logger, logw io.Writer
 	}
 	gateway.RegisterHealth(engine, checks, reg, log)
 	front.set(engine)
+	log.Info("listening", "addr", ln.Addr().String(), "gateway", r.gateway, "processor", r.processor)
 
 	g, gctx := errgroup.WithContext(ctx)
 	if proc != nil {
