@@ -17,7 +17,19 @@ PROMTOOL_VERSION := v0.316.0
 PROMTOOL         := $(CURDIR)/bin/promtool-$(PROMTOOL_VERSION)/promtool
 RULES            := deployments/prometheus
 
-.PHONY: help run sim build test fuzz bench bench-gateway bench-store bench-serve crash lint golangci
+# kustomize renders deployments/kubernetes for the offline check; pinned and
+# installed under bin/ the same way (v5.8.2 is the newest that builds with Go 1.26).
+KUSTOMIZE_VERSION := v5.8.2
+KUSTOMIZE         := $(CURDIR)/bin/kustomize-$(KUSTOMIZE_VERSION)/kustomize
+
+# nats-server -t checks deployments/nats/nats-server.conf with the server
+# version wxgate is built and tested with: the one in go.mod.
+NATS_SERVER_VERSION := $(shell awk '$$1 == "github.com/nats-io/nats-server/v2" {print $$2}' go.mod)
+NATS_SERVER         := $(CURDIR)/bin/nats-server-$(NATS_SERVER_VERSION)/nats-server
+# The configuration reads these from the environment; any value will do for a check.
+NATS_CHECK_ENV := NATS_SERVER_NAME=check-1 NATS_WXGATE_PASSWORD=check NATS_DOWNSTREAM_PASSWORD=check NATS_SYS_PASSWORD=check
+
+.PHONY: help run sim build test fuzz bench bench-gateway bench-store bench-serve crash lint deployments-check golangci
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -58,12 +70,17 @@ bench-store: ## processor benchmarks (events at 1k and 100k documents vs raw ups
 crash: ## kill wxgate serve with 200 sends in flight at five moments, restart it, compare the audit with WeChat
 	$(GO) run ./bench/crash -n 200 -kill-at 0.2,0.3,0.4,0.5,0.6
 
-lint: $(STATICCHECK) $(PROMTOOL) ## gofmt, go vet, staticcheck and promtool on the alert rules (pinned), as CI runs them
+lint: $(STATICCHECK) $(PROMTOOL) deployments-check ## gofmt, go vet, staticcheck, promtool on the alert rules and deployments-check (pinned), as CI runs them
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
 	$(PROMTOOL) check rules $(RULES)/wxgate-rules.yaml
 	cd $(RULES) && $(PROMTOOL) test rules wxgate-rules.test.yaml
+
+deployments-check: $(KUSTOMIZE) $(NATS_SERVER) ## check deployments/ offline: nats-server -t, kustomize build, the objects against Kubernetes 1.30's API types, compose.yaml against the Compose schema
+	$(NATS_CHECK_ENV) $(NATS_SERVER) -t -c deployments/nats/nats-server.conf
+	$(KUSTOMIZE) build deployments/kubernetes > bin/kubernetes-rendered.yaml
+	cd deployments/check && $(GO) vet ./... && $(GO) run . -compose ../compose.yaml < ../../bin/kubernetes-rendered.yaml
 
 golangci: ## golangci-lint with .golangci.yml, when it is installed
 	@if command -v golangci-lint >/dev/null; then golangci-lint run; else echo "golangci-lint not installed; skipped"; fi
@@ -73,3 +90,9 @@ $(STATICCHECK):
 
 $(PROMTOOL):
 	GOBIN=$(dir $@) $(GO) install -tags remove_all_sd github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION)
+
+$(KUSTOMIZE):
+	GOBIN=$(dir $@) $(GO) install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+
+$(NATS_SERVER):
+	GOBIN=$(dir $@) $(GO) install github.com/nats-io/nats-server/v2@$(NATS_SERVER_VERSION)

@@ -10,7 +10,6 @@ import (
 	mrand "math/rand/v2"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -195,39 +194,6 @@ type retryAfter struct {
 
 func (r *retryAfter) Error() string { return r.err.Error() }
 func (r *retryAfter) Unwrap() error { return r.err }
-
-// pauses holds the apps whose daily quota is spent (45009), until when.
-type pauses struct {
-	mu    sync.Mutex
-	until map[string]time.Time
-}
-
-func (ps *pauses) get(appID string, now time.Time) time.Duration {
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
-	if d := ps.until[appID].Sub(now); d > 0 {
-		return d
-	}
-	return 0
-}
-
-func (ps *pauses) set(appID string, until time.Time) {
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
-	if ps.until == nil {
-		ps.until = map[string]time.Time{}
-	}
-	ps.until[appID] = until
-}
-
-// beijing is WeChat's time zone, in which daily quotas reset (no tzdata needed).
-var beijing = time.FixedZone("CST", 8*3600)
-
-// nextQuotaReset is the next midnight in Beijing after now.
-func nextQuotaReset(now time.Time) time.Time {
-	t := now.In(beijing)
-	return time.Date(t.Year(), t.Month(), t.Day()+1, 0, 0, 0, 0, beijing)
-}
 
 // handleSend runs one step of a message's send, in the recipient's lane:
 // consent check and grant use for a queued message, then one call to WeChat.
@@ -518,7 +484,9 @@ func (p *Processor) attempt(ctx context.Context, m *Message, reserved bool) erro
 		return p.finish(ctx, m, StatusRejected, false, code, errmsg, "WeChat: the user has no consent left (43101)")
 	case wechat.SendPause:
 		until := nextQuotaReset(p.now())
-		p.pauses.set(m.AppID, until)
+		if err := p.pauses.set(ctx, m.AppID, until); err != nil {
+			p.log.Warn("the pause is not shared: other processors will find the quota spent themselves", "appid", m.AppID, "err", err)
+		}
 		p.log.Warn("daily send quota reached; pausing the app", "appid", m.AppID, "until", until)
 		return p.retry(ctx, m, code, errmsg, "daily quota reached (45009)", until)
 	case wechat.SendBanned:

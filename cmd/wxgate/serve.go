@@ -13,6 +13,8 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -30,6 +32,9 @@ import (
 	"github.com/wxgate/wxgate/processor"
 	"github.com/wxgate/wxgate/schemas"
 )
+
+// The processor shares its pauses through the broker's KV bucket.
+var _ processor.PauseBoard = (*broker.Pauses)(nil)
 
 // shutdownGrace bounds how long in-flight requests may take to finish on shutdown.
 const shutdownGrace = 10 * time.Second
@@ -186,12 +191,40 @@ func serveNode(ctx context.Context, n nodeSpec, log *slog.Logger, logw io.Writer
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
-	// The HTTP port is bound first: if it is taken, nothing else starts.
+	// The HTTP port is bound first: if it is taken, nothing else starts. It
+	// answers at once, /healthz 200 and /readyz 503, so that an orchestrator
+	// sees a live process while it waits for NATS, and takes the full routes
+	// once everything is wired.
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
-	defer ln.Close()
+	front := &swapHandler{}
+	front.set(gateway.Starting(startingReasons(r)))
+	srv := &http.Server{
+		Handler:           front,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      15 * time.Second,
+		IdleTimeout:       90 * time.Second,
+	}
+	served := make(chan struct{})
+	var serveErr error
+	// "listening" comes once every route is served; until then the port
+	// answers only probes.
+	log.Info("answering health probes", "addr", ln.Addr().String())
+	go func() { // ended by stopHTTP, which waits for it
+		defer close(served)
+		serveErr = srv.Serve(ln)
+	}()
+	stopHTTP := sync.OnceValue(func() error {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+		defer cancel()
+		err := srv.Shutdown(sctx)
+		<-served
+		return err
+	})
+	defer stopHTTP()
 
 	natsURL := cfg.NATS.URL
 	if natsURL == "" {
@@ -218,7 +251,14 @@ func serveNode(ctx context.Context, n nodeSpec, log *slog.Logger, logw io.Writer
 			log.Warn("draining nats", "err", err)
 		}
 	}()
-	if _, err := broker.EnsureStream(ctx, js, broker.StreamOptions{Replicas: cfg.NATS.Replicas, MaxAge: cfg.NATS.MaxAge.D()}); err != nil {
+	// NATS may come up after this process (a cluster starting together, an
+	// outage): wait for it, and let a signal end the wait with exit 0.
+	streamOpts := broker.StreamOptions{Replicas: cfg.NATS.Replicas, MaxAge: cfg.NATS.MaxAge.D()}
+	if _, err := broker.AwaitStream(ctx, nc, js, streamOpts, broker.DefaultStartBackoff, log); err != nil {
+		if ctx.Err() != nil {
+			log.Info("stopped waiting for nats: shutting down")
+			return nil
+		}
 		return err
 	}
 
@@ -227,9 +267,15 @@ func serveNode(ctx context.Context, n nodeSpec, log *slog.Logger, logw io.Writer
 	engine := gin.New()
 	engine.Use(gin.Recovery())
 	checks := map[string]gateway.Check{
+		// Ready only while both streams would take a publish: a node that lost
+		// its JetStream quorum still answers, but stores nothing.
 		"nats": func(ctx context.Context) error {
-			_, err := js.Stream(ctx, schemas.StreamName)
-			return err
+			for _, stream := range []string{schemas.StreamName, schemas.WorkStreamName} {
+				if err := broker.StreamWritable(ctx, nc, js, stream); err != nil {
+					return gateway.Unready(broker.WritableReason(err), err)
+				}
+			}
+			return nil
 		},
 	}
 
@@ -280,27 +326,35 @@ func serveNode(ctx context.Context, n nodeSpec, log *slog.Logger, logw io.Writer
 		if err != nil {
 			return err
 		}
+		// An app whose daily quota is spent (45009) is paused for every
+		// processor at once, until Beijing midnight.
+		board, err := broker.OpenPauses(ctx, js, log, broker.PauseOptions{Replicas: cfg.NATS.Replicas})
+		if err != nil {
+			return err
+		}
+		defer board.Close()
+		proc.SharePauses(board)
 		// The stream's storage and every durable consumer's backlog, read from
 		// JetStream at scrape time. Processors report them and gateways do not,
 		// so that a scrape does not cost a JetStream request per gateway.
 		streams := []string{schemas.StreamName, schemas.WorkStreamName}
 		reg.MustRegister(broker.NewStreamCollector(js, streams, broker.DefaultInfoTimeout, log))
-		checks["store"] = st.Ping
+		checks["store"] = func(ctx context.Context) error {
+			if err := st.Ping(ctx); err != nil {
+				return gateway.Unready("unreachable", err)
+			}
+			return nil
+		}
 		adminToks, err := adminTokens(cfg.Admin.Tokens)
 		if err != nil {
 			return err
 		}
 		admin.New(admin.Config{Tokens: adminToks, AppIDs: appIDs}, proc, templates, st, log).Register(engine)
 	}
-	gateway.RegisterHealth(engine, checks, reg)
+	gateway.RegisterHealth(engine, checks, reg, log)
+	front.set(engine)
+	log.Info("listening", "addr", ln.Addr().String(), "gateway", r.gateway, "processor", r.processor)
 
-	srv := &http.Server{
-		Handler:           engine,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      15 * time.Second,
-		IdleTimeout:       90 * time.Second,
-	}
 	g, gctx := errgroup.WithContext(ctx)
 	if proc != nil {
 		g.Go(func() error { return proc.Run(gctx) })
@@ -317,20 +371,41 @@ func serveNode(ctx context.Context, n nodeSpec, log *slog.Logger, logw io.Writer
 		}
 	})
 	g.Go(func() error {
-		log.Info("listening", "addr", ln.Addr().String(), "gateway", r.gateway, "processor", r.processor)
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			return err
+		select {
+		case <-served:
+			if !errors.Is(serveErr, http.ErrServerClosed) {
+				return serveErr
+			}
+		case <-gctx.Done():
 		}
 		return nil
 	})
 	g.Go(func() error {
 		<-gctx.Done()
 		log.Info("shutting down")
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
-		defer cancel()
-		return srv.Shutdown(sctx)
+		return stopHTTP()
 	})
 	return g.Wait()
+}
+
+// swapHandler serves every request with the handler last set, so that the
+// HTTP port answers while the process is still starting.
+type swapHandler struct{ h atomic.Pointer[http.Handler] }
+
+func (s *swapHandler) set(h http.Handler) { s.h.Store(&h) }
+
+func (s *swapHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	(*s.h.Load()).ServeHTTP(w, r)
+}
+
+// startingReasons is the /readyz body of a process still starting: each of
+// its checks, none passed yet.
+func startingReasons(r roles) map[string]string {
+	reasons := map[string]string{"nats": "unavailable: starting"}
+	if r.processor {
+		reasons["store"] = "unavailable: starting"
+	}
+	return reasons
 }
 
 // templateTTL is how long an app's template list from gettemplate is trusted.
