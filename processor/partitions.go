@@ -171,6 +171,11 @@ func (p *Processor) declarePartitions(ctx context.Context) (jetstream.Stream, je
 			return nil, nil, fmt.Errorf("processor: consumer %s: %w", PartitionConsumer(n), err)
 		}
 	}
+	// Versions before the work stream read WECHAT through one consumer of
+	// this name; left there, it would only pile up a backlog nobody reads.
+	if err := p.js.DeleteConsumer(ctx, schemas.StreamName, ConsumerName); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		p.log.Warn("removing the consumer of earlier versions from "+schemas.StreamName, "consumer", ConsumerName, "err", err)
+	}
 	kv, err := p.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      membersBucket,
 		Description: "Live wxgate processors, for sharing the partitions of the work stream",
