@@ -63,9 +63,13 @@ func (in *instance) kill() {
 }
 
 // spread waits until procs fetch every partition between them, each partition
-// once, and returns how many each fetches.
+// once, none more than twice its even share, and returns how many each
+// fetches. Processors that have just started or lost one of theirs agree on
+// the assignment within a few renewals of their member keys; until then one
+// may fetch more than its share.
 func spread(t *testing.T, limit time.Duration, procs ...*processor.Processor) []int {
 	t.Helper()
+	even := float64(schemas.Partitions) / float64(len(procs))
 	var counts []int
 	checkfor.Eventually(t, limit, 50*time.Millisecond, func() error {
 		counts = counts[:0]
@@ -79,6 +83,11 @@ func spread(t *testing.T, limit time.Duration, procs ...*processor.Processor) []
 		if len(all) != schemas.Partitions || len(slices.Compact(all)) != schemas.Partitions {
 			return fmt.Errorf("partitions fetched: %v (by processor %v), want each of %d once", all, counts, schemas.Partitions)
 		}
+		for i, n := range counts {
+			if float64(n) > 2*even {
+				return fmt.Errorf("processor %d fetches %d partitions, more than twice its even share %.1f", i, n, even)
+			}
+		}
 		return nil
 	})
 	return counts
@@ -91,12 +100,6 @@ func TestPartitionsSpreadAndMoveToSurvivors(t *testing.T) {
 	f := newFixture(t)
 	b, c := f.startInstance(), f.startInstance()
 	counts := spread(t, 30*time.Second, f.proc, b.proc, c.proc)
-	even := float64(schemas.Partitions) / 3
-	for i, n := range counts {
-		if float64(n) > 2*even {
-			t.Errorf("processor %d fetches %d partitions, more than twice its even share %.1f", i, n, even)
-		}
-	}
 	t.Logf("3 processors fetch %v partitions", counts)
 
 	users := func(prefix string, n int) []string {

@@ -2,7 +2,6 @@ package natstest
 
 import (
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -24,34 +23,31 @@ type Cluster struct {
 // elected a JetStream meta leader, and stops them when the test ends.
 func StartCluster(t testing.TB, n int) *Cluster {
 	t.Helper()
-	// Every node lists every node's route port, so the ports are picked first.
-	ports := make([]int, n)
-	routes := make([]string, n)
-	for i := range ports {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ports[i] = ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		routes[i] = fmt.Sprintf("nats-route://127.0.0.1:%d", ports[i])
-	}
 	c := &Cluster{t: t, nodes: make([]*server.Server, n)}
+	// The store directories are made before the servers' cleanup is
+	// registered, so that they are removed after the servers stopped.
+	dirs := make([]string, n)
+	for i := range dirs {
+		dirs[i] = t.TempDir()
+	}
 	t.Cleanup(func() {
 		for i := range c.nodes {
 			c.Stop(i)
 		}
 	})
+	// Each node binds a free route port and routes to the nodes started
+	// before it; the cluster shares the rest (implicit routes).
+	var routes []string
 	for i := range n {
 		opts := &server.Options{
 			ServerName: fmt.Sprintf("n%d", i+1),
 			Host:       "127.0.0.1",
 			Port:       server.RANDOM_PORT,
 			JetStream:  true,
-			StoreDir:   t.TempDir(),
+			StoreDir:   dirs[i],
 			NoSigs:     true,
 			NoLog:      true,
-			Cluster:    server.ClusterOpts{Name: "wxgate-test", Host: "127.0.0.1", Port: ports[i]},
+			Cluster:    server.ClusterOpts{Name: "wxgate-test", Host: "127.0.0.1", Port: server.RANDOM_PORT},
 			Routes:     server.RoutesFromStr(strings.Join(routes, ",")),
 		}
 		s, err := server.NewServer(opts)
@@ -63,6 +59,7 @@ func StartCluster(t testing.TB, n int) *Cluster {
 			t.Fatalf("node %d not ready after 10s", i+1)
 		}
 		c.nodes[i] = s
+		routes = append(routes, "nats-route://"+s.ClusterAddr().String())
 	}
 	checkfor.Eventually(t, 30*time.Second, 50*time.Millisecond, func() error {
 		for i, s := range c.nodes {
