@@ -17,7 +17,7 @@ PROMTOOL_VERSION := v0.316.0
 PROMTOOL         := $(CURDIR)/bin/promtool-$(PROMTOOL_VERSION)/promtool
 RULES            := deployments/prometheus
 
-.PHONY: help run sim build test fuzz bench bench-gateway bench-store bench-serve crash lint golangci
+.PHONY: help run sim build test fuzz bench bench-gateway bench-store bench-serve crash cluster chaos bench-cluster lint golangci
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -57,6 +57,9 @@ bench-store: ## processor benchmarks (events at 1k and 100k documents vs raw ups
 
 crash: ## kill wxgate serve with 200 sends in flight at five moments, restart it, compare the audit with WeChat
 	$(GO) run ./bench/crash -n 200 -kill-at 0.2,0.3,0.4,0.5,0.6
+
+cluster: ## start 3 NATS servers, the store, 2 gateways, 2 processors and the simulator on loopback; Ctrl-C stops them
+	$(GO) run ./bench/cluster -mode up
 
 lint: $(STATICCHECK) $(PROMTOOL) ## gofmt, go vet, staticcheck and promtool on the alert rules (pinned), as CI runs them
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
