@@ -61,6 +61,9 @@ crash: ## kill wxgate serve with 200 sends in flight at five moments, restart it
 cluster: ## start 3 NATS servers, the store, 2 gateways, 2 processors and the simulator on loopback; Ctrl-C stops them
 	$(GO) run ./bench/cluster -mode up
 
+chaos: ## kill -9 a gateway, a processor and a NATS server of that cluster under load; check nothing was lost or done twice
+	$(GO) test -tags chaos -run '^TestChaos$$' -count 1 -v -timeout 20m ./bench/cluster
+
 lint: $(STATICCHECK) $(PROMTOOL) ## gofmt, go vet, staticcheck and promtool on the alert rules (pinned), as CI runs them
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 	$(GO) vet ./...

@@ -116,6 +116,13 @@ func (l *load) failures() []time.Time {
 	return append([]time.Time(nil), l.failed...)
 }
 
+// requested is how many send requests were answered 202.
+func (l *load) requested() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.sent
+}
+
 func (l *load) close() {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -60,29 +60,35 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == natsSubcommand {
 		os.Exit(runNATSServer(os.Args[2:]))
 	}
-	o := flags{}
-	flag.StringVar(&o.mode, "mode", "up", "`up`, chaos or scale")
-	flag.StringVar(&o.bin, "bin", "", "wxgate binary to run (default: build ./cmd/wxgate into bin/wxgate)")
-	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (configurations, logs, data)")
-	flag.BoolVar(&o.sqlite, "sqlite", false, "keep the store on SQLite even when PostgreSQL is installed")
-	flag.IntVar(&o.workers, "workers", 0, "processor.workers (0: the default)")
-	flag.DurationVar(&o.latency, "latency", 20*time.Millisecond, "WeChat's latency on every send")
-	flag.Float64Var(&o.rate, "rate", 0, "new users per second, each with a popup push and a send (default: 1 for up, 10 for chaos)")
-	flag.DurationVar(&o.sendDelay, "send-delay", 2*time.Second, "how long after a user's popup its send is requested")
-	flag.DurationVar(&o.phase, "phase", 20*time.Second, "chaos: load before the first kill, between kills and after the last")
-	flag.DurationVar(&o.down, "down", 5*time.Second, "chaos: how long a killed process stays down before its restart")
-	flag.DurationVar(&o.settle, "settle", 5*time.Second, "chaos: how long nothing may change before the outcome is read")
-	flag.DurationVar(&o.recover, "recover", 3*time.Minute, "chaos: give up waiting for every message to settle after this long")
-	flag.IntVar(&o.n, "n", 1000, "scale: users per batch (one popup and one send each)")
-	flag.IntVar(&o.concurrent, "c", 32, "scale: concurrent send requests")
+	o := newFlags(flag.CommandLine)
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, o, os.Stdout); err != nil {
+	if err := run(ctx, *o, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "cluster:", err)
 		os.Exit(1)
 	}
+}
+
+// newFlags defines the flags on fs and returns where they are stored.
+func newFlags(fs *flag.FlagSet) *flags {
+	o := &flags{}
+	fs.StringVar(&o.mode, "mode", "up", "`up`, chaos or scale")
+	fs.StringVar(&o.bin, "bin", "", "wxgate binary to run (default: build ./cmd/wxgate into bin/wxgate)")
+	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (configurations, logs, data)")
+	fs.BoolVar(&o.sqlite, "sqlite", false, "keep the store on SQLite even when PostgreSQL is installed")
+	fs.IntVar(&o.workers, "workers", 0, "processor.workers (0: the default)")
+	fs.DurationVar(&o.latency, "latency", 20*time.Millisecond, "WeChat's latency on every send")
+	fs.Float64Var(&o.rate, "rate", 0, "new users per second, each with a popup push and a send (default: 1 for up, 10 for chaos)")
+	fs.DurationVar(&o.sendDelay, "send-delay", 2*time.Second, "how long after a user's popup its send is requested")
+	fs.DurationVar(&o.phase, "phase", 20*time.Second, "chaos: load before the first kill, between kills and after the last")
+	fs.DurationVar(&o.down, "down", 5*time.Second, "chaos: how long a killed process stays down before its restart")
+	fs.DurationVar(&o.settle, "settle", 5*time.Second, "chaos: how long nothing may change before the outcome is read")
+	fs.DurationVar(&o.recover, "recover", 3*time.Minute, "chaos: give up waiting for every message to settle after this long")
+	fs.IntVar(&o.n, "n", 1000, "scale: users per batch (one popup and one send each)")
+	fs.IntVar(&o.concurrent, "c", 32, "scale: concurrent send requests")
+	return o
 }
 
 // run prepares the directory and the binaries and runs the mode.

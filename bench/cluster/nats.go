@@ -124,18 +124,7 @@ func (c *natsCluster) healthURL(n *natsNode) string {
 
 // startNode starts n with the deployments' configuration file.
 func (c *natsCluster) startNode(n *natsNode) error {
-	var routes []string
-	for _, o := range c.nodes {
-		routes = append(routes, "nats-route://"+o.routes)
-	}
-	host, port := splitHostPort(n.client)
-	_, mport := splitHostPort(n.monitor)
-	cmd := exec.Command(c.exe, natsSubcommand, storeDirFlag, n.storeDir,
-		"-c", natsConfig,
-		"-a", host, "-p", port, "-m", mport,
-		"--cluster", "nats://"+n.routes,
-		"--routes", strings.Join(routes, ","),
-	)
+	cmd := exec.Command(c.exe, append([]string{natsSubcommand}, c.args(n, natsConfig)...)...)
 	cmd.Env = append(os.Environ(), "NATS_SERVER_NAME="+n.name)
 	for k, v := range c.passwords {
 		cmd.Env = append(cmd.Env, k+"="+v)
@@ -151,6 +140,23 @@ func (c *natsCluster) startNode(n *natsNode) error {
 	}
 	n.p = p
 	return nil
+}
+
+// args are the arguments of n's NATS server: the configuration file at
+// config, and what differs on loopback.
+func (c *natsCluster) args(n *natsNode, config string) []string {
+	var routes []string
+	for _, o := range c.nodes {
+		routes = append(routes, "nats-route://"+o.routes)
+	}
+	host, port := splitHostPort(n.client)
+	_, mport := splitHostPort(n.monitor)
+	return []string{storeDirFlag, n.storeDir,
+		"-c", config,
+		"-a", host, "-p", port, "-m", mport,
+		"--cluster", "nats://" + n.routes,
+		"--routes", strings.Join(routes, ","),
+	}
 }
 
 // restart starts a node that was stopped or killed, on its ports and files.
