@@ -24,6 +24,8 @@ type balancer struct {
 	// each user gets one popup and at most one sent event, so a key names
 	// one real-world event.
 	success map[string]int
+	// successAt is when each key was first answered success.
+	successAt map[string]time.Time
 	// answered and failed count the answers given to WeChat; failedAt is
 	// when the last answer other than success was given.
 	answered, failed int64
@@ -33,7 +35,8 @@ type balancer struct {
 func newBalancer() *balancer {
 	return &balancer{
 		client:  &http.Client{Timeout: 10 * time.Second},
-		success: map[string]int{},
+		success:   map[string]int{},
+		successAt: map[string]time.Time{},
 	}
 }
 
@@ -89,7 +92,11 @@ func (b *balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	b.mu.Lock()
 	b.answered++
 	if ok {
-		b.success[pushKey(r, body)]++
+		key := pushKey(r, body)
+		if b.success[key] == 0 {
+			b.successAt[key] = time.Now()
+		}
+		b.success[key]++
 	} else {
 		b.failed++
 		b.failedAt = append(b.failedAt, time.Now())
@@ -115,6 +122,15 @@ func (b *balancer) successes() map[string]int {
 		out[k] = v
 	}
 	return out
+}
+
+// succeededAt returns when the push named key was first answered success,
+// and whether it was.
+func (b *balancer) succeededAt(key string) (time.Time, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t, ok := b.successAt[key]
+	return t, ok
 }
 
 // failures returns when each answer other than success was given.

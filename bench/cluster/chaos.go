@@ -17,6 +17,7 @@ import (
 	"github.com/wxgate/wxgate/bench/internal/audit"
 	"github.com/wxgate/wxgate/bench/internal/proc"
 	"github.com/wxgate/wxgate/processor"
+	"github.com/wxgate/wxgate/schemas"
 )
 
 // ackWait is how long the stream waits for a processor's ack before it
@@ -42,6 +43,32 @@ type outage struct {
 	until         time.Time     // the end of its window: the next kill or the end of the load
 }
 
+// natsOutage kills the NATS server that leads the WECHAT stream when the
+// kill comes, so that every run makes the stream elect a new leader while
+// pushes and sends are being published; nats-2 if the leader is unknown.
+func natsOutage(ctx context.Context, c *cluster, js jetstream.JetStream) *outage {
+	k := &outage{name: "nats (stream leader)"}
+	var n *natsNode
+	k.p = func() *proc.Proc {
+		n = c.nats.nodes[1]
+		ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if st, err := js.Stream(ictx, schemas.StreamName); err == nil {
+			if info, err := st.Info(ictx); err == nil && info.Cluster != nil {
+				for _, x := range c.nats.nodes {
+					if x.name == info.Cluster.Leader {
+						n = x
+					}
+				}
+			}
+		}
+		k.name = n.name + " (stream leader)"
+		return n.p
+	}
+	k.restart = func(ctx context.Context) error { return c.nats.restart(ctx, n) }
+	return k
+}
+
 // runChaos runs the chaos experiment and prints its findings; it returns
 // errBroken when an invariant does not hold.
 func runChaos(ctx context.Context, co clusterOptions, o flags, out io.Writer) error {
@@ -62,7 +89,7 @@ func runChaos(ctx context.Context, co clusterOptions, o flags, out io.Writer) er
 	outages := []*outage{
 		{name: "gateway-1", p: func() *proc.Proc { return c.gateways[0].p }, restart: func(ctx context.Context) error { return c.restart(ctx, c.gateways[0]) }},
 		{name: "processor-1", p: func() *proc.Proc { return c.processors[0].p }, restart: func(ctx context.Context) error { return c.restart(ctx, c.processors[0]) }},
-		{name: "nats-2", p: func() *proc.Proc { return c.nats.nodes[1].p }, restart: func(ctx context.Context) error { return c.nats.restart(ctx, c.nats.nodes[1]) }},
+		natsOutage(ctx, c, js),
 	}
 	fmt.Fprintf(out, "\nload: %.3g new users/s, each a popup push and, %v later, a send (WeChat latency %v); %v of load, then kill -9 of %s, each restarted after %v and followed by %v of load\n",
 		o.rate, o.sendDelay, o.latency, o.phase, names(outages), o.down, o.phase)
@@ -96,10 +123,11 @@ func runChaos(ctx context.Context, co clusterOptions, o flags, out io.Writer) er
 		if i > 0 {
 			outages[i-1].until = k.at
 		}
-		if err := kill(k.p()); err != nil {
+		victim := k.p()
+		if err := kill(victim); err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "%s kill -9 %s\n", k.at.Format(time.TimeOnly), k.name)
+		fmt.Fprintf(out, "%s kill -9 %s (pid %d)\n", k.at.Format(time.TimeOnly), k.name, victim.Pid())
 		if err := sleep(ctx, o.down); err != nil {
 			return err
 		}
@@ -181,6 +209,20 @@ func runChaos(ctx context.Context, co clusterOptions, o flags, out io.Writer) er
 		return errBroken
 	}
 	return nil
+}
+
+// describe renders a message's history and the delivery publications the
+// stream holds for it.
+func describe(m audit.Message, published map[string]int) string {
+	var h []string
+	for _, e := range m.History {
+		h = append(h, e.Status+" "+e.At.Format("15:04:05.000"))
+	}
+	var p []string
+	for _, st := range slices.Sorted(maps.Keys(published)) {
+		p = append(p, fmt.Sprintf("%s×%d", st, published[st]))
+	}
+	return fmt.Sprintf("message %s (%s) is %s; history: %s; on the stream: %s", m.ID, m.ToUser, m.Status, strings.Join(h, ", "), strings.Join(p, ", "))
 }
 
 func names(os []*outage) string {
@@ -382,6 +424,8 @@ type findings struct {
 	auditExtra               int            // audit records of no stream event
 	acceptedPerUserMax       int            // most sends WeChat accepted for one user
 	deliveryMissing          int            // delivered/failed messages whose publication is not on the stream
+	deliveryMissingDetails   []string
+	rejectedAfterPopup       int // messages rejected although their user's popup was stored before the send request
 	deliveryTwice            int            // messages whose delivered/failed publication is on the stream more than once
 	sendRequests, sendErrs   int
 	sendsGaveUp              int
@@ -452,6 +496,12 @@ func gather(ctx context.Context, c *cluster, l *load, js jetstream.JetStream, ms
 		if m.Status == processor.StatusDelivered || m.Status == processor.StatusFailed {
 			if f.stream.delivery[m.ID][m.Status] == 0 {
 				f.deliveryMissing++
+				f.deliveryMissingDetails = append(f.deliveryMissingDetails, describe(m, f.stream.delivery[m.ID]))
+			}
+		}
+		if m.Status == processor.StatusRejected {
+			if at, ok := c.lb.succeededAt(m.ToUser + "/" + popupEvent); ok && at.Before(m.CreatedAt) {
+				f.rejectedAfterPopup++
 			}
 		}
 	}
@@ -507,6 +557,7 @@ func (f *findings) ok() bool {
 func (f *findings) print(out io.Writer) {
 	fmt.Fprintf(out, "wxgate's audit: %d messages: %s\n", len(f.msgs), audit.FormatStatuses(f.statuses))
 	fmt.Fprintf(out, "WeChat: accepted %d sends; answers by errcode: %s\n", f.cmp.Accepted, audit.FormatAnswers(f.answers))
+	fmt.Fprintf(out, "rejected although the user's popup was stored in the stream before the send request: %d\n", f.rejectedAfterPopup)
 	fmt.Fprintf(out, "send requests: %d answered 202, %d failed tries made again, %d given up\n", f.sendRequests, f.sendErrs, f.sendsGaveUp)
 	fmt.Fprintf(out, "pushes: %d events, %d delivered, %d given up, %d HTTP requests\n", f.pushStats[0], f.pushStats[1], f.pushStats[2], f.pushStats[3])
 	fmt.Fprintf(out, "stream: %d messages; unknown: %d went through it, %d settled by their sent event, %d left (%d of them accepted by WeChat)\n",
@@ -529,6 +580,9 @@ func (f *findings) print(out io.Writer) {
 	_ = tw.Flush()
 	for _, c := range f.cmp.Contradictions[:min(len(f.cmp.Contradictions), 10)] {
 		fmt.Fprintf(out, "  - %s\n", c)
+	}
+	for _, d := range f.deliveryMissingDetails[:min(len(f.deliveryMissingDetails), 10)] {
+		fmt.Fprintf(out, "  - no delivery publication of its status: %s\n", d)
 	}
 	if f.pushMissing > 0 {
 		var missing []string

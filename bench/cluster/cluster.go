@@ -69,6 +69,7 @@ type cluster struct {
 type node struct {
 	name, role, listen, cfgPath string
 	p                           *proc.Proc
+	starts                      int // how many times it was started
 }
 
 // url is the node's base URL.
@@ -106,6 +107,11 @@ func startCluster(ctx context.Context, o clusterOptions) (_ *cluster, err error)
 		if _, err := c.addNode(ctx, "processor", fmt.Sprintf("processor-%d", i+1)); err != nil {
 			return nil, err
 		}
+	}
+	// The first processor has created the collections; their lookups by _id
+	// use an index from now on, as in wxgate serve.
+	if err := c.emb.IndexIDs(ctx, database, store.Collections()); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
@@ -239,7 +245,8 @@ func (c *cluster) startNode(ctx context.Context, n *node) error {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
-	p, err := proc.New(n.name, cmd, c.o.dir)
+	n.starts++
+	p, err := proc.New(logName(n.name, n.starts), cmd, c.o.dir)
 	if err != nil {
 		return err
 	}
@@ -255,6 +262,15 @@ func (c *cluster) startNode(ctx context.Context, n *node) error {
 // restart starts a killed or stopped node again on its address.
 func (c *cluster) restart(ctx context.Context, n *node) error {
 	return c.startNode(ctx, n)
+}
+
+// logName names the log of a process's start-th start: name.log, then
+// name.2.log, ..., so that a restart keeps the killed process's log.
+func logName(name string, start int) string {
+	if start == 1 {
+		return name
+	}
+	return fmt.Sprintf("%s.%d", name, start)
 }
 
 func (c *cluster) gatewayURLs() []string {

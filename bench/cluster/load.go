@@ -18,8 +18,9 @@ var sendData = map[string]string{"thing1": "Coffee beans", "time2": "15:01"}
 func openID(prefix string, i int) string { return fmt.Sprintf("o%s%0*d", prefix, 27-len(prefix), i) }
 
 // load is a steady load: every new user accepts the template in a popup (a
-// push through a gateway) and, sendDelay later, is sent one message through
-// a processor's admin API, the processors taken in turn. A send request that
+// push through a gateway) and, sendDelay after the gateway answered that
+// push success, is sent one message through a processor's admin API, the
+// processors taken in turn. A send request that
 // fails is made again, under the same Idempotency-Key, on the next processor.
 type load struct {
 	c         *cluster
@@ -74,11 +75,32 @@ func (l *load) run(ctx context.Context) {
 			continue
 		}
 		l.wg.Go(func() {
-			time.Sleep(l.sendDelay)
-			l.send(i)
+			if l.popupStored(i) {
+				time.Sleep(l.sendDelay)
+				l.send(i)
+			}
 		})
 	}
 }
+
+// popupStored waits up to two minutes for user i's popup push to be
+// answered success.
+func (l *load) popupStored(i int) bool {
+	key := openID(l.prefix, i) + "/" + popupEvent
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); {
+		if _, ok := l.c.lb.succeededAt(key); ok {
+			return true
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	l.mu.Lock()
+	l.gaveUp++
+	l.mu.Unlock()
+	return false
+}
+
+// popupEvent is the Event of a popup push.
+const popupEvent = "subscribe_msg_popup_event"
 
 // send requests user i's send, trying the processors in turn for up to a
 // minute: long enough to outlast any one kill.

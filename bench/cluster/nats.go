@@ -71,6 +71,7 @@ type natsNode struct {
 	client, monitor, routes string // host:port each
 	storeDir                string
 	p                       *proc.Proc
+	starts                  int
 }
 
 // natsCluster is three NATS servers with JetStream, routed to each other.
@@ -129,7 +130,8 @@ func (c *natsCluster) startNode(n *natsNode) error {
 	for k, v := range c.passwords {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	p, err := proc.New(n.name, cmd, c.dir)
+	n.starts++
+	p, err := proc.New(logName(n.name, n.starts), cmd, c.dir)
 	if err != nil {
 		return err
 	}
