@@ -61,8 +61,11 @@ crash: ## kill wxgate serve with 200 sends in flight at five moments, restart it
 cluster: ## start 3 NATS servers, the store, 2 gateways, 2 processors and the simulator on loopback; Ctrl-C stops them
 	$(GO) run ./bench/cluster -mode up
 
-chaos: ## kill -9 a gateway, a processor and a NATS server of that cluster under load; check nothing was lost or done twice
+chaos: ## under load on the make-cluster cluster, kill -9 a gateway, a processor and the stream's NATS leader; check nothing was lost or done twice
 	$(GO) test -tags chaos -run '^TestChaos$$' -count 1 -v -timeout 20m ./bench/cluster
+
+bench-cluster: ## events/s and sends/s of the make-cluster cluster with one processor, then two: the ratio and where the CPU goes
+	$(GO) run ./bench/cluster -mode scale -n 1000
 
 lint: $(STATICCHECK) $(PROMTOOL) ## gofmt, go vet, staticcheck and promtool on the alert rules (pinned), as CI runs them
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)

@@ -237,6 +237,24 @@ func printScale(out io.Writer, o flags, bs []batch) {
 	}
 	fmt.Fprintln(tw, total)
 	_ = tw.Flush()
+	fmt.Fprintln(out, "\nCPU per user (a popup push, a send request, a send and its sent event), ms:")
+	tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	totals := make([]time.Duration, len(bs))
+	for i := range bs[0].cpu {
+		line := bs[0].cpu[i].name
+		for j, b := range bs {
+			line += fmt.Sprintf("\t%.1f", float64(b.cpu[i].cpu.Microseconds())/1000/float64(o.n))
+			totals[j] += b.cpu[i].cpu
+		}
+		fmt.Fprintln(tw, line)
+	}
+	total = "total"
+	for _, t := range totals {
+		total += fmt.Sprintf("\t%.1f", float64(t.Microseconds())/1000/float64(o.n))
+	}
+	fmt.Fprintln(tw, total)
+	_ = tw.Flush()
 	fmt.Fprintf(out, "load average %s\n", proc.LoadAvg())
 }
 

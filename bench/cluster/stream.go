@@ -19,7 +19,7 @@ import (
 
 // checkConsumer is the durable consumer through which the experiment reads
 // the stream, as a downstream service would.
-const checkConsumer = "wxgate-cluster-check"
+const checkConsumer = "cluster-check"
 
 // streamCounts is what the WECHAT stream holds.
 type streamCounts struct {
@@ -100,17 +100,31 @@ func (sc *streamCounts) add(subject string, data []byte) {
 }
 
 // processorBacklog is how many stream messages the processors' durable
-// consumer has not fetched yet, and how many it holds unacknowledged.
+// consumers have not fetched yet, and how many they hold unacknowledged,
+// summed over every consumer whose name starts with processor.ConsumerName
+// (one shared consumer today; one per partition once the stream is
+// partitioned).
 func processorBacklog(ctx context.Context, js jetstream.JetStream) (pending uint64, ackPending int, err error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	c, err := js.Consumer(ctx, schemas.StreamName, processor.ConsumerName)
+	st, err := js.Stream(ctx, schemas.StreamName)
 	if err != nil {
 		return 0, 0, err
 	}
-	ci, err := c.Info(ctx)
-	if err != nil {
+	found := false
+	l := st.ListConsumers(ctx)
+	for ci := range l.Info() {
+		if strings.HasPrefix(ci.Name, processor.ConsumerName) {
+			found = true
+			pending += ci.NumPending
+			ackPending += ci.NumAckPending
+		}
+	}
+	if err := l.Err(); err != nil {
 		return 0, 0, err
 	}
-	return ci.NumPending, ci.NumAckPending, nil
+	if !found {
+		return 0, 0, fmt.Errorf("no consumer %s* on the stream %s", processor.ConsumerName, schemas.StreamName)
+	}
+	return pending, ackPending, nil
 }
