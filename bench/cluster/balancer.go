@@ -34,7 +34,7 @@ type balancer struct {
 
 func newBalancer() *balancer {
 	return &balancer{
-		client:  &http.Client{Timeout: 10 * time.Second},
+		client:    &http.Client{Timeout: 10 * time.Second},
 		success:   map[string]int{},
 		successAt: map[string]time.Time{},
 	}

@@ -426,7 +426,7 @@ type findings struct {
 	deliveryMissing          int            // delivered/failed messages whose publication is not on the stream
 	deliveryMissingDetails   []string
 	rejectedAfterPopup       int // messages rejected although their user's popup was stored before the send request
-	deliveryTwice            int            // messages whose delivered/failed publication is on the stream more than once
+	deliveryTwice            int // messages whose delivered/failed publication is on the stream more than once
 	sendRequests, sendErrs   int
 	sendsGaveUp              int
 	pushStats                [4]int64 // events, delivered, given up, attempts
