@@ -94,7 +94,7 @@ func runChaos(ctx context.Context, co clusterOptions, o flags, out io.Writer) er
 	fmt.Fprintf(out, "\nload: %.3g new users/s, each a popup push and, %v later, a send (WeChat latency %v); %v of load, then kill -9 of %s, each restarted after %v and followed by %v of load\n",
 		o.rate, o.sendDelay, o.latency, o.phase, names(outages), o.down, o.phase)
 
-	l := newLoad(c, "Chaos", o.rate, o.sendDelay)
+	l := newLoad(ctx, c, "Chaos", o.rate, o.sendDelay)
 	defer l.close()
 	var smp sampler
 	var watch sendingWatch

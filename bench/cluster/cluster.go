@@ -250,6 +250,7 @@ func (c *cluster) startNode(ctx context.Context, n *node) error {
 	if err != nil {
 		return err
 	}
+	ownGroup(cmd)
 	cmd.Stdout = p.Log
 	p.Addr = n.url()
 	if err := p.Start(); err != nil {
@@ -272,6 +273,10 @@ func logName(name string, start int) string {
 	}
 	return fmt.Sprintf("%s.%d", name, start)
 }
+
+// ownGroup puts a child in a process group of its own: Ctrl-C reaches this
+// program alone, which then stops the children in order.
+func ownGroup(cmd *exec.Cmd) { cmd.SysProcAttr.Setpgid = true }
 
 func (c *cluster) gatewayURLs() []string {
 	var us []string

@@ -23,6 +23,9 @@ func openID(prefix string, i int) string { return fmt.Sprintf("o%s%0*d", prefix,
 // processors taken in turn. A send request that
 // fails is made again, under the same Idempotency-Key, on the next processor.
 type load struct {
+	// ctx ends the sends still waiting or being made: the whole run's
+	// context, not the one that stops new users.
+	ctx       context.Context
 	c         *cluster
 	prefix    string
 	rate      float64 // users per second
@@ -38,8 +41,8 @@ type load struct {
 	popupErr error
 }
 
-func newLoad(c *cluster, prefix string, rate float64, sendDelay time.Duration) *load {
-	return &load{c: c, prefix: prefix, rate: rate, sendDelay: sendDelay, clients: map[string]*audit.Client{}}
+func newLoad(ctx context.Context, c *cluster, prefix string, rate float64, sendDelay time.Duration) *load {
+	return &load{ctx: ctx, c: c, prefix: prefix, rate: rate, sendDelay: sendDelay, clients: map[string]*audit.Client{}}
 }
 
 // client returns the admin API client of the i-th processor.
@@ -56,7 +59,8 @@ func (l *load) client(i int) *audit.Client {
 	return a
 }
 
-// run makes users at the rate until ctx ends, then waits for their sends.
+// run makes users at the rate until ctx ends, then waits for their sends
+// (which l.ctx ends).
 func (l *load) run(ctx context.Context) {
 	tick := time.NewTicker(time.Duration(float64(time.Second) / l.rate))
 	defer tick.Stop()
@@ -75,8 +79,7 @@ func (l *load) run(ctx context.Context) {
 			continue
 		}
 		l.wg.Go(func() {
-			if l.popupStored(i) {
-				time.Sleep(l.sendDelay)
+			if l.popupStored(i) && sleep(l.ctx, l.sendDelay) == nil {
 				l.send(i)
 			}
 		})
@@ -91,7 +94,9 @@ func (l *load) popupStored(i int) bool {
 		if _, ok := l.c.lb.succeededAt(key); ok {
 			return true
 		}
-		time.Sleep(50 * time.Millisecond)
+		if sleep(l.ctx, 50*time.Millisecond) != nil {
+			return false
+		}
 	}
 	l.mu.Lock()
 	l.gaveUp++
@@ -105,7 +110,7 @@ const popupEvent = "subscribe_msg_popup_event"
 // send requests user i's send, trying the processors in turn for up to a
 // minute: long enough to outlast any one kill.
 func (l *load) send(i int) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(l.ctx, time.Minute)
 	defer cancel()
 	key := fmt.Sprintf("%s-%d", l.prefix, i)
 	for try := 0; ; try++ {

@@ -165,7 +165,7 @@ func runUp(ctx context.Context, co clusterOptions, o flags, out io.Writer) error
 	fmt.Fprintf(out, "cluster ready in %v (load average %s)\n\n", time.Since(start).Round(time.Millisecond), proc.LoadAvg())
 	c.print(out)
 	fmt.Fprintf(out, "\nthe simulator pushes a popup for %.3g new users a second through the balancer and requests their sends through the processors in turn; Ctrl-C stops everything\n", o.rate)
-	l := newLoad(c, "Up", o.rate, o.sendDelay)
+	l := newLoad(ctx, c, "Up", o.rate, o.sendDelay)
 	defer l.close()
 	done := make(chan struct{})
 	go func() {

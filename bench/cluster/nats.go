@@ -135,6 +135,7 @@ func (c *natsCluster) startNode(n *natsNode) error {
 	if err != nil {
 		return err
 	}
+	ownGroup(cmd)
 	cmd.Stdout = p.Log
 	p.Addr = "nats://" + n.client
 	if err := p.Start(); err != nil {

@@ -51,7 +51,7 @@ func runScale(ctx context.Context, co clusterOptions, o flags, out io.Writer) er
 		return err
 	}
 	defer nc.Close()
-	l := newLoad(c, "", 0, 0)
+	l := newLoad(ctx, c, "", 0, 0)
 	defer l.close()
 
 	var results []batch
