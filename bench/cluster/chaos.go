@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -204,11 +206,37 @@ func runChaos(ctx context.Context, co clusterOptions, o flags, out io.Writer) er
 	}
 	_ = tw.Flush()
 	fmt.Fprintln(out)
-	f.print(out)
+	f.print(out, co.dir)
+	for _, m := range f.leftUnknown[:min(len(f.leftUnknown), 5)] {
+		fmt.Fprintf(out, "  - left unknown: %s\n", describe(m, f.stream.delivery[m.ID]))
+		printLogLines(out, co.dir, m.ID, m.WeChatMsgID)
+	}
 	if !f.ok() {
 		return errBroken
 	}
 	return nil
+}
+
+// printLogLines prints the lines of the wxgate processes' logs in dir that
+// name one of the ids, up to 12.
+func printLogLines(out io.Writer, dir string, ids ...string) {
+	logs, _ := filepath.Glob(filepath.Join(dir, "*-[0-9]*.log"))
+	n := 0
+	for _, path := range logs {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		for line := range strings.Lines(string(b)) {
+			for _, id := range ids {
+				if id != "" && strings.Contains(line, id) && n < 12 {
+					n++
+					fmt.Fprintf(out, "      %s: %.400s\n", filepath.Base(path), strings.TrimSpace(line))
+					break
+				}
+			}
+		}
+	}
 }
 
 // describe renders a message's history and the delivery publications the
@@ -424,9 +452,10 @@ type findings struct {
 	auditExtra               int            // audit records of no stream event
 	acceptedPerUserMax       int            // most sends WeChat accepted for one user
 	deliveryMissing          int            // delivered/failed messages whose publication is not on the stream
-	deliveryMissingDetails   []string
-	rejectedAfterPopup       int // messages rejected although their user's popup was stored before the send request
-	deliveryTwice            int // messages whose delivered/failed publication is on the stream more than once
+	deliveryMissingDetails   []struct{ id, text string }
+	leftUnknown              []audit.Message // messages still unknown at the end
+	rejectedAfterPopup       int             // messages rejected although their user's popup was stored before the send request
+	deliveryTwice            int             // messages whose delivered/failed publication is on the stream more than once
 	sendRequests, sendErrs   int
 	sendsGaveUp              int
 	pushStats                [4]int64 // events, delivered, given up, attempts
@@ -496,8 +525,11 @@ func gather(ctx context.Context, c *cluster, l *load, js jetstream.JetStream, ms
 		if m.Status == processor.StatusDelivered || m.Status == processor.StatusFailed {
 			if f.stream.delivery[m.ID][m.Status] == 0 {
 				f.deliveryMissing++
-				f.deliveryMissingDetails = append(f.deliveryMissingDetails, describe(m, f.stream.delivery[m.ID]))
+				f.deliveryMissingDetails = append(f.deliveryMissingDetails, struct{ id, text string }{m.ID, describe(m, f.stream.delivery[m.ID])})
 			}
+		}
+		if m.Status == processor.StatusUnknown {
+			f.leftUnknown = append(f.leftUnknown, m)
 		}
 		if m.Status == processor.StatusRejected {
 			if at, ok := c.lb.succeededAt(m.ToUser + "/" + popupEvent); ok && at.Before(m.CreatedAt) {
@@ -554,7 +586,7 @@ func (f *findings) ok() bool {
 	return true
 }
 
-func (f *findings) print(out io.Writer) {
+func (f *findings) print(out io.Writer, dir string) {
 	fmt.Fprintf(out, "wxgate's audit: %d messages: %s\n", len(f.msgs), audit.FormatStatuses(f.statuses))
 	fmt.Fprintf(out, "WeChat: accepted %d sends; answers by errcode: %s\n", f.cmp.Accepted, audit.FormatAnswers(f.answers))
 	fmt.Fprintf(out, "rejected although the user's popup was stored in the stream before the send request: %d\n", f.rejectedAfterPopup)
@@ -582,7 +614,8 @@ func (f *findings) print(out io.Writer) {
 		fmt.Fprintf(out, "  - %s\n", c)
 	}
 	for _, d := range f.deliveryMissingDetails[:min(len(f.deliveryMissingDetails), 10)] {
-		fmt.Fprintf(out, "  - no delivery publication of its status: %s\n", d)
+		fmt.Fprintf(out, "  - no delivery publication of its status: %s\n", d.text)
+		printLogLines(out, dir, d.id)
 	}
 	if f.pushMissing > 0 {
 		var missing []string

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -302,17 +301,6 @@ func (c *cluster) allReady(ctx context.Context) bool {
 	return true
 }
 
-// stopProcessor stops a processor gracefully and forgets it.
-func (c *cluster) stopProcessor(n *node) {
-	n.p.Stop()
-	for i, p := range c.processors {
-		if p == n {
-			c.processors = append(c.processors[:i], c.processors[i+1:]...)
-			break
-		}
-	}
-}
-
 // stop stops everything, in the reverse order of the start: the simulator's
 // pushes, the gateways and processors (SIGTERM), the NATS servers, the store
 // and PostgreSQL.
@@ -364,6 +352,3 @@ func (c *cluster) print(out io.Writer) {
 	fmt.Fprintf(out, "admin token: %s (Authorization: Bearer %s); app %s, template %s\n", adminToken, adminToken, appID, templateID)
 	fmt.Fprintf(out, "files and logs: %s\n", c.o.dir)
 }
-
-// errNotReady is returned when the cluster did not become ready in time.
-var errNotReady = errors.New("the cluster is not ready")
