@@ -29,7 +29,7 @@ NATS_SERVER         := $(CURDIR)/bin/nats-server-$(NATS_SERVER_VERSION)/nats-ser
 # The configuration reads these from the environment; any value will do for a check.
 NATS_CHECK_ENV := NATS_SERVER_NAME=check-1 NATS_WXGATE_PASSWORD=check NATS_DOWNSTREAM_PASSWORD=check NATS_SYS_PASSWORD=check
 
-.PHONY: help run sim build test fuzz bench bench-gateway bench-store bench-serve crash lint deployments-check golangci
+.PHONY: help run sim build test fuzz bench bench-gateway bench-store bench-serve crash cluster chaos bench-cluster lint deployments-check golangci
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -69,6 +69,15 @@ bench-store: ## processor benchmarks (events at 1k and 100k documents vs raw ups
 
 crash: ## kill wxgate serve with 200 sends in flight at five moments, restart it, compare the audit with WeChat
 	$(GO) run ./bench/crash -n 200 -kill-at 0.2,0.3,0.4,0.5,0.6
+
+cluster: ## start 3 NATS servers, the store, 2 gateways, 2 processors and the simulator on loopback; Ctrl-C stops them
+	$(GO) run ./bench/cluster -mode up
+
+chaos: ## under load on the make-cluster cluster, kill -9 a gateway, a processor and the stream's NATS leader; check nothing was lost or done twice
+	$(GO) test -tags chaos -run '^TestChaos$$' -count 1 -v -timeout 20m ./bench/cluster
+
+bench-cluster: ## events/s and sends/s of the make-cluster cluster with one processor, then two: the ratio and where the CPU goes
+	$(GO) run ./bench/cluster -mode scale -n 1000
 
 lint: $(STATICCHECK) $(PROMTOOL) deployments-check ## gofmt, go vet, staticcheck, promtool on the alert rules and deployments-check (pinned), as CI runs them
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)

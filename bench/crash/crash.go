@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/wxgate/wxgate/bench/internal/audit"
 	"github.com/wxgate/wxgate/internal/broker"
 	"github.com/wxgate/wxgate/internal/sim"
 	"github.com/wxgate/wxgate/processor"
@@ -65,7 +66,7 @@ func runOnce(ctx context.Context, o flags, killAt float64, dir string, out io.Wr
 	}
 	defer wc.close()
 	api := newAdminAPI(first.listen, o.c)
-	defer api.close()
+	defer api.Close()
 
 	for i := range o.n {
 		if err := wc.sim.Subscribe(appID, openID(i), sim.ActionAccept, templateID); err != nil {
@@ -87,7 +88,7 @@ func runOnce(ctx context.Context, o flags, killAt float64, dir string, out io.Wr
 		defer close(requested)
 		// A request that fails with the kill is made again after the restart.
 		_, _ = forEach(o.n, o.c, func(i int) error {
-			id, err := api.send(ctx, openID(i), idempotencyKey(i))
+			id, err := api.Send(ctx, openID(i), templateID, idempotencyKey(i), sendData)
 			ids[i] = id
 			return err
 		})
@@ -110,7 +111,7 @@ func runOnce(ctx context.Context, o flags, killAt float64, dir string, out io.Wr
 	}
 	r.killAfter = time.Since(start)
 	<-requested
-	api.close()
+	api.Close()
 
 	// The restart: same data_dir, same configuration, the callback address
 	// pinned to the one bound the first time.
@@ -126,7 +127,7 @@ func runOnce(ctx context.Context, o flags, killAt float64, dir string, out io.Wr
 	r.ready = time.Since(restartAt)
 	fmt.Fprintf(out, "killed %v after the first send request; restarted: %s\n", r.killAfter.Round(time.Millisecond), second.describe())
 	api2 := newAdminAPI(second.listen, o.c)
-	defer api2.close()
+	defer api2.Close()
 	var lost []int
 	for i, id := range ids {
 		if id == "" {
@@ -136,7 +137,7 @@ func runOnce(ctx context.Context, o flags, killAt float64, dir string, out io.Wr
 	r.requestsRetried = len(lost)
 	if failed, err := forEach(len(lost), o.c, func(j int) error {
 		i := lost[j]
-		id, err := api2.send(ctx, openID(i), idempotencyKey(i))
+		id, err := api2.Send(ctx, openID(i), templateID, idempotencyKey(i), sendData)
 		ids[i] = id
 		return err
 	}); failed > 0 {
@@ -168,10 +169,10 @@ func runOnce(ctx context.Context, o flags, killAt float64, dir string, out io.Wr
 }
 
 // waitGrants waits until the ledger shows one grant for every user.
-func waitGrants(ctx context.Context, api *adminAPI, o flags) error {
+func waitGrants(ctx context.Context, api *audit.Client, o flags) error {
 	for {
 		short, err := forEach(o.n, o.c, func(i int) error {
-			g, err := api.grants(ctx, openID(i))
+			g, err := api.Grants(ctx, openID(i), templateID)
 			if err == nil && g != 1 {
 				return fmt.Errorf("user %s has %d grants", openID(i), g)
 			}
@@ -199,7 +200,7 @@ func (n *notRecovered) Error() string { return "not recovered: " + n.state }
 // nothing has changed for o.settle. It returns the audit then and when those
 // conditions first held; after o.recover, the last audit read and a
 // *notRecovered.
-func waitRecovered(ctx context.Context, out io.Writer, api *adminAPI, wc *wechat, s *serve, o flags, since time.Time) ([]message, time.Time, error) {
+func waitRecovered(ctx context.Context, out io.Writer, api *audit.Client, wc *wechat, s *serve, o flags, since time.Time) ([]audit.Message, time.Time, error) {
 	nc, js, err := broker.Connect(s.natsURL, "wxgate-crash", slog.New(slog.DiscardHandler))
 	if err != nil {
 		return nil, time.Time{}, err
@@ -208,26 +209,26 @@ func waitRecovered(ctx context.Context, out io.Writer, api *adminAPI, wc *wechat
 	var (
 		holdsSince, lastChange time.Time
 		lastState              string
-		last                   []message
+		last                   []audit.Message
 		nextProgress           = since.Add(progressEvery)
 		giveUp                 = since.Add(o.recover)
 	)
 	for {
-		msgs, merr := api.messages(ctx)
+		msgs, merr := api.Messages(ctx)
 		if merr == nil {
 			last = msgs
 		}
 		pending, perr := consumerPending(ctx, js)
 		idle := wc.pushesIdle()
-		counts := statusCounts(msgs)
+		counts := audit.StatusCounts(msgs)
 		stats := wc.sim.Stats().Apps[appID]
 		state := fmt.Sprintf("%d messages (%s); WeChat accepted %d; pushes %d of %d delivered, idle %v; %d to fetch",
-			len(msgs), formatStatuses(counts), stats.Sends[0], stats.PushesSucceeded, stats.Events, idle, pending)
+			len(msgs), audit.FormatStatuses(counts), stats.Sends[0], stats.PushesSucceeded, stats.Events, idle, pending)
 		now := time.Now()
 		if state != lastState {
 			lastState, lastChange = state, now
 		}
-		holds := merr == nil && perr == nil && idle && pending == 0 && len(msgs) == o.n && settled(counts)
+		holds := merr == nil && perr == nil && idle && pending == 0 && len(msgs) == o.n && audit.Settled(counts)
 		switch {
 		case !holds:
 			holdsSince = time.Time{}
@@ -266,18 +267,4 @@ func consumerPending(ctx context.Context, js jetstream.JetStream) (uint64, error
 	defer cancel()
 	pending, _, err := processor.Backlog(ctx, js)
 	return pending, err
-}
-
-// settled reports whether no message is queued, sending or sent: every one
-// is terminal or unknown.
-func settled(counts map[string]int) bool {
-	return counts[processor.StatusQueued]+counts[processor.StatusSending]+counts[processor.StatusSent] == 0
-}
-
-func statusCounts(msgs []message) map[string]int {
-	counts := map[string]int{}
-	for _, m := range msgs {
-		counts[m.Status]++
-	}
-	return counts
 }

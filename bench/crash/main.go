@@ -145,7 +145,7 @@ func run(ctx context.Context, o flags, out io.Writer) error {
 	fmt.Fprintln(out)
 	printTable(out, o, results)
 	for _, r := range results {
-		if r.twice > 0 || len(r.contradictions) > 0 || r.notRecovered != "" {
+		if r.Twice > 0 || len(r.Contradictions) > 0 || r.notRecovered != "" {
 			keep = true
 			return fmt.Errorf("%w (logs and data kept in %s)", errBroken, tmp)
 		}

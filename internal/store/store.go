@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -40,6 +41,11 @@ const (
 
 // collections lists every collection Open prepares, in the order it creates them.
 var collections = []string{collEvents, collConsents, collMessages, collOutcomes, collDLQ, collMeta, collOutbox, collAudit}
+
+// Collections lists the collections Open creates, for a process that runs
+// the embedded store for others and indexes it (Embedded.IndexIDs) once they
+// have opened it.
+func Collections() []string { return slices.Clone(collections) }
 
 // Store is a processor.Store on MongoDB. It is safe for concurrent use.
 type Store struct {

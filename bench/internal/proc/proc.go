@@ -138,7 +138,13 @@ func (p *Proc) CPU() time.Duration {
 	if p == nil {
 		return 0
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Pid()))
+	return CPU(p.Pid())
+}
+
+// CPU is the user plus system CPU time so far of the process pid, across all
+// its threads; 0 when it cannot be read.
+func CPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0
 	}
@@ -158,6 +164,32 @@ func (p *Proc) CPU() time.Duration {
 		return 0
 	}
 	return time.Duration(u+s) * time.Second / clockTicks
+}
+
+// TreeCPU is CPU(pid) plus the CPU time of pid's children now running, as
+// PostgreSQL's backends are children of its postmaster.
+func TreeCPU(pid int) time.Duration {
+	total := CPU(pid)
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		child, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", child))
+		if err != nil {
+			continue
+		}
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 {
+			continue
+		}
+		// After ")": state, then ppid.
+		if f := strings.Fields(string(b[i+1:])); len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			total += CPU(child)
+		}
+	}
+	return total
 }
 
 // WaitReady polls url until it answers 200, the process exits, StartTimeout

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/wxgate/wxgate/internal/broker"
+	"github.com/wxgate/wxgate/processor"
+	"github.com/wxgate/wxgate/schemas"
+)
+
+// checkConsumer is the durable consumer through which the experiment reads
+// the stream, as a downstream service would.
+const checkConsumer = "cluster-check"
+
+// streamCounts is what the WECHAT stream holds.
+type streamCounts struct {
+	messages int
+	// inbound counts the inbound events by key (openid/event), and inboundIDs
+	// by CloudEvent id.
+	inbound    map[string]int
+	inboundIDs map[string]int
+	// delivery counts the delivery publications by message id and status.
+	delivery map[string]map[string]int
+}
+
+// stream connects to the cluster as the wxgate user.
+func (c *cluster) stream() (*nats.Conn, jetstream.JetStream, error) {
+	return broker.Connect(c.nats.url(), "wxgate-cluster", slog.New(slog.DiscardHandler))
+}
+
+// readStream reads the whole stream through a durable consumer of its own
+// and counts inbound events and delivery publications.
+func readStream(ctx context.Context, js jetstream.JetStream) (*streamCounts, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	cons, err := js.CreateOrUpdateConsumer(ctx, schemas.StreamName, jetstream.ConsumerConfig{
+		Durable:       checkConsumer,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckNonePolicy,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating the consumer %s: %w", checkConsumer, err)
+	}
+	sc := &streamCounts{inbound: map[string]int{}, inboundIDs: map[string]int{}, delivery: map[string]map[string]int{}}
+	for {
+		ci, err := cons.Info(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if ci.NumPending == 0 && ci.NumAckPending == 0 {
+			return sc, nil
+		}
+		batch, err := cons.Fetch(500, jetstream.FetchMaxWait(2*time.Second))
+		if err != nil {
+			return nil, err
+		}
+		for m := range batch.Messages() {
+			sc.add(m.Subject(), m.Data())
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			return nil, err
+		}
+	}
+}
+
+// add counts one stream message.
+func (sc *streamCounts) add(subject string, data []byte) {
+	sc.messages++
+	parts := strings.Split(subject, ".")
+	if len(parts) < 4 {
+		return
+	}
+	var ce schemas.CloudEvent
+	if json.Unmarshal(data, &ce) != nil {
+		return
+	}
+	switch parts[2] {
+	case "in":
+		var ev schemas.Event
+		_ = json.Unmarshal(ce.Data, &ev)
+		sc.inbound[ev.OpenID+"/"+ev.Event]++
+		sc.inboundIDs[ce.ID]++
+	case "delivery":
+		var d schemas.DeliveryChange
+		_ = json.Unmarshal(ce.Data, &d)
+		if sc.delivery[d.ID] == nil {
+			sc.delivery[d.ID] = map[string]int{}
+		}
+		sc.delivery[d.ID][parts[3]]++
+	}
+}
+
+// processorBacklog is how many stream messages the processors' durable
+// consumers have not fetched yet, and how many they hold unacknowledged,
+// summed over every consumer whose name starts with processor.ConsumerName
+// (one shared consumer today; one per partition once the stream is
+// partitioned).
+func processorBacklog(ctx context.Context, js jetstream.JetStream) (pending uint64, ackPending int, err error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	st, err := js.Stream(ctx, schemas.StreamName)
+	if err != nil {
+		return 0, 0, err
+	}
+	found := false
+	l := st.ListConsumers(ctx)
+	for ci := range l.Info() {
+		if strings.HasPrefix(ci.Name, processor.ConsumerName) {
+			found = true
+			pending += ci.NumPending
+			ackPending += ci.NumAckPending
+		}
+	}
+	if err := l.Err(); err != nil {
+		return 0, 0, err
+	}
+	if !found {
+		return 0, 0, fmt.Errorf("no consumer %s* on the stream %s", processor.ConsumerName, schemas.StreamName)
+	}
+	return pending, ackPending, nil
+}
