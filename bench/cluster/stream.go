@@ -99,32 +99,12 @@ func (sc *streamCounts) add(subject string, data []byte) {
 	}
 }
 
-// processorBacklog is how many stream messages the processors' durable
-// consumers have not fetched yet, and how many they hold unacknowledged,
-// summed over every consumer whose name starts with processor.ConsumerName
-// (one shared consumer today; one per partition once the stream is
-// partitioned).
+// processorBacklog is how many work-stream messages the processors'
+// partition consumers have not fetched yet, and how many they hold
+// unacknowledged.
 func processorBacklog(ctx context.Context, js jetstream.JetStream) (pending uint64, ackPending int, err error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	st, err := js.Stream(ctx, schemas.StreamName)
-	if err != nil {
-		return 0, 0, err
-	}
-	found := false
-	l := st.ListConsumers(ctx)
-	for ci := range l.Info() {
-		if strings.HasPrefix(ci.Name, processor.ConsumerName) {
-			found = true
-			pending += ci.NumPending
-			ackPending += ci.NumAckPending
-		}
-	}
-	if err := l.Err(); err != nil {
-		return 0, 0, err
-	}
-	if !found {
-		return 0, 0, fmt.Errorf("no consumer %s* on the stream %s", processor.ConsumerName, schemas.StreamName)
-	}
-	return pending, ackPending, nil
+	p, held, err := processor.Backlog(ctx, js)
+	return p, int(held), err
 }
