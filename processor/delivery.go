@@ -62,7 +62,10 @@ type Message struct {
 	InFlight string `bson:"in_flight,omitempty" json:"-"`
 	// GrantHeld records that a one-time grant was consumed for this message, so that a
 	// failure that is not the user's gives it back exactly once.
-	GrantHeld bool           `bson:"grant_held" json:"-"`
+	GrantHeld bool `bson:"grant_held" json:"-"`
+	// Unsettled records that the message was counted in
+	// wxgate_send_unsettled_total, which counts each message once.
+	Unsettled bool           `bson:"unsettled,omitempty" json:"-"`
 	History   []StatusChange `bson:"history" json:"history"`
 	CreatedAt time.Time      `bson:"created_at" json:"created_at"`
 	UpdatedAt time.Time      `bson:"updated_at" json:"updated_at"`

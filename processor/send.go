@@ -237,7 +237,7 @@ func (p *Processor) handleSend(ctx context.Context, it *item) error {
 			if was == StatusUnknown {
 				detail = resentDetail
 			}
-			m.Attempts, m.ErrCode, m.ErrMsg, m.Reason, m.InFlight = 0, 0, "", "", ""
+			m.Attempts, m.ErrCode, m.ErrMsg, m.Reason, m.InFlight, m.Unsettled = 0, 0, "", "", "", false
 			return true, m.Transition(StatusQueued, detail, p.now())
 		}); err != nil {
 			return err
@@ -249,11 +249,32 @@ func (p *Processor) handleSend(ctx context.Context, it *item) error {
 		}
 	}
 	if m.Status == StatusUnknown {
+		if wait := p.cfg.UnknownAfter - p.now().Sub(m.UpdatedAt); wait > 0 {
+			// A copy delivered early (the stream redelivered it after a
+			// processor or a stream leader went away): wait out the rest.
+			return &retryAfter{delay: wait, err: fmt.Errorf("message %s: send outcome unknown; checking for its sent event in %v", m.ID, wait.Round(time.Second))}
+		}
 		// This send event came back unknown_after later (see unknown): no sent
-		// event settled the message. Count it for an operator; never resend it.
-		p.metrics.unsettled.WithLabelValues(m.AppID).Inc()
-		p.log.Warn("send outcome still unknown; an operator may resend it knowing it may arrive twice",
-			"appid", m.AppID, "message", m.ID, "since", m.UpdatedAt)
+		// event settled the message. Count it for an operator, once; never
+		// resend it.
+		_, counted, err := update(ctx, m,
+			func(ctx context.Context) (*Message, error) { return p.store.Message(ctx, m.AppID, m.ID) },
+			func(m *Message) (*Message, error) {
+				if m.Status != StatusUnknown || m.Unsettled {
+					return nil, nil
+				}
+				m.Unsettled = true
+				return m, nil
+			},
+			p.store.SaveMessage)
+		if err != nil {
+			return err
+		}
+		if counted {
+			p.metrics.unsettled.WithLabelValues(m.AppID).Inc()
+			p.log.Warn("send outcome still unknown; an operator may resend it knowing it may arrive twice",
+				"appid", m.AppID, "message", m.ID, "since", m.UpdatedAt)
+		}
 		return nil
 	}
 	if m.Status == StatusSent {

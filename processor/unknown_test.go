@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/wxgate/wxgate/internal/broker/natstest"
 	"github.com/wxgate/wxgate/internal/checkfor"
+	"github.com/wxgate/wxgate/internal/metricstest"
 	"github.com/wxgate/wxgate/internal/sim"
 	"github.com/wxgate/wxgate/processor"
 	"github.com/wxgate/wxgate/schemas"
@@ -72,6 +74,82 @@ func TestUnknownIsNeverResentOnItsOwn(t *testing.T) {
 	}
 	if _, err := f.proc.Resend(context.Background(), appID, m.ID); !errors.Is(err, processor.ErrNotUnknown) {
 		t.Errorf("Resend of a sent message = %v, want ErrNotUnknown", err)
+	}
+}
+
+// TestUnknownIsCountedOnceAfterUnknownAfter: a send event of an unknown
+// message that the stream redelivers early (after a processor or a stream
+// leader went away) waits out unknown_after too, and the message is counted
+// as unsettled once.
+func TestUnknownIsCountedOnceAfterUnknownAfter(t *testing.T) {
+	var s *sim.Sim
+	f := newFixture(t, withWeChat(&s), func(f *fixture) { f.cfg.UnknownAfter = 3 * time.Second })
+	ctx := context.Background()
+	openID := "oEarlyCopy_xxxxxxxxxxxxxxxxxx"
+	f.accept(s, openID, tplOnce)
+	if err := s.SetFaults(sim.Faults{SendReply: sim.ReplyDrop, SendReplyNext: 1}); err != nil {
+		t.Fatal(err)
+	}
+	m := f.send(openID, tplOnce, "")
+	if m.Status != processor.StatusUnknown {
+		t.Fatalf("message = %s (%s), want unknown", m.Status, m.Reason)
+	}
+	// With the processor stopped, a copy of the send event is delivered once
+	// to a client that dies without acknowledging it, as a processor killed
+	// mid-handling would: the next delivery is a redelivery.
+	f.halt()
+	sends := f.nats.Messages("wechat." + appID + ".send")
+	if len(sends) != 1 {
+		t.Fatalf("%d send events on the stream, want 1", len(sends))
+	}
+	f.publishRaw(schemas.WorkSubject(appID, openID, schemas.WorkSend), "early-copy", sends[0].Data)
+	stream, err := f.js.Stream(ctx, schemas.WorkStreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err := stream.GetLastMsgForSubject(ctx, "wxgate.part.*."+appID+".*.send")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := schemas.ParseWorkSubject(last.Subject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := stream.Consumer(ctx, processor.PartitionConsumer(w.Partition))
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := cons.Fetch(1, jetstream.FetchPriorityGroup("processors"), jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for msg := range batch.Messages() {
+		if err := msg.Nak(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := stream.UnpinConsumer(ctx, processor.PartitionConsumer(w.Partition), "processors"); err != nil {
+		t.Fatal(err)
+	}
+	f.start()
+	unsettled := func() float64 {
+		return metricstest.Gather(t, f.reg)["wxgate_send_unsettled_total[app="+appID+"]"]
+	}
+	checkfor.Eventually(t, waitTime, waitEvery, func() error {
+		if n, _ := f.settledAs("nak"); n < 1 {
+			return errors.New("the redelivered copy is not handled yet")
+		}
+		return nil
+	})
+	if n := unsettled(); n != 0 {
+		t.Fatalf("unsettled right after the early redelivery = %v, want 0 until unknown_after", n)
+	}
+	checkfor.Eventually(t, waitTime, waitEvery, func() error { return natstest.Drained(f.js) })
+	if n := unsettled(); n != 1 {
+		t.Errorf("unsettled after unknown_after = %v, want 1 for one message", n)
+	}
+	if got := s.Stats().Sends[0]; got != 1 {
+		t.Errorf("WeChat accepted %d sends, want 1", got)
 	}
 }
 
