@@ -180,7 +180,7 @@ func (p *Processor) declarePartitions(ctx context.Context) (jetstream.Stream, je
 		Bucket:      membersBucket,
 		Description: "Live wxgate processors, for sharing the partitions of the work stream",
 		TTL:         memberTTL,
-		Storage:     jetstream.MemoryStorage,
+		Storage:     jetstream.FileStorage,
 		Replicas:    max(p.cfg.Replicas, 1),
 	})
 	if err != nil {

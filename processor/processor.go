@@ -138,12 +138,25 @@ func (p *Processor) now() time.Time { return p.cfg.Clock().UTC() }
 // the message each lane holds, hands the rest back to the stream, and
 // releases its partitions to the other processors.
 func (p *Processor) Run(ctx context.Context) error {
-	stream, members, err := p.declarePartitions(ctx)
-	if err != nil {
+	// The partition consumers and the members bucket are declared by every
+	// processor; a cluster electing leaders may time some of that out, so it
+	// is tried again until it works or ctx ends.
+	var stream jetstream.Stream
+	var members jetstream.KeyValue
+	for delay := 250 * time.Millisecond; ; delay = min(2*delay, 10*time.Second) {
+		var err error
+		if stream, members, err = p.declarePartitions(ctx); err == nil {
+			break
+		}
 		if ctx.Err() != nil {
 			return nil
 		}
-		return err
+		p.log.Warn("declaring the partitions; retrying", "err", err, "retry_in", delay.String())
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(delay):
+		}
 	}
 	sctx, stopSweeping := context.WithCancel(ctx)
 	sweeping := make(chan struct{})

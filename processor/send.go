@@ -360,6 +360,13 @@ func (p *Processor) reserve(ctx context.Context, m *Message) error {
 	if !c.OneTime() {
 		return p.attempt(ctx, m, false)
 	}
+	// The send is announced before the grant is used: once the grant is
+	// written, a delivery that fails before WeChat answers becomes unknown, so
+	// nothing that can fail for a passing reason (the stream electing a
+	// leader) may come between the two.
+	if err := p.announceSending(ctx, m); err != nil {
+		return err
+	}
 	ch := ConsentChange{ID: m.grantKey(), Source: SourceSend, Action: ActionConsume}
 	_, err = p.updateConsent(ctx, c, m.AppID, m.ToUser, m.TemplateID, ch, func(c *Consent) error {
 		if reason := refusal(c); reason != "" {
@@ -460,16 +467,8 @@ func (p *Processor) attempt(ctx context.Context, m *Message, reserved bool) erro
 	if err != nil {
 		return p.finish(ctx, m, StatusInvalid, true, 0, "", fmt.Sprintf("cannot encode the request: %v", err))
 	}
-	now := p.now()
-	if m.Status == StatusQueued {
-		// The sending state is recorded with the call's result; announce it now.
-		sending := *m
-		_ = sending.Transition(StatusSending, "consent checked", now)
-		if err := p.publishDelivery(ctx, &sending); err != nil {
-			return err
-		}
-		p.metrics.deliveries.WithLabelValues(m.AppID, StatusSending).Inc()
-		*m = sending
+	if err := p.announceSending(ctx, m); err != nil {
+		return err
 	}
 	if !reserved {
 		// Write the call's intent first: a crash during the call must not lead to a second one.
@@ -523,6 +522,23 @@ func (p *Processor) attempt(ctx context.Context, m *Message, reserved bool) erro
 		}
 		return fmt.Errorf("%w: message %s: %w", ErrPermanent, m.ID, err)
 	}
+}
+
+// announceSending publishes that a queued message m is being sent and makes m
+// sending; the sending state is stored with the call's result. It does
+// nothing to a message that is not queued.
+func (p *Processor) announceSending(ctx context.Context, m *Message) error {
+	if m.Status != StatusQueued {
+		return nil
+	}
+	sending := *m
+	_ = sending.Transition(StatusSending, "consent checked", p.now())
+	if err := p.publishDelivery(ctx, &sending); err != nil {
+		return err
+	}
+	p.metrics.deliveries.WithLabelValues(m.AppID, StatusSending).Inc()
+	*m = sending
+	return nil
 }
 
 // saveMessage applies fn to the message m the lane holds and writes it. m is

@@ -440,13 +440,52 @@ func TestLostPublishIsSwept(t *testing.T) {
 	}
 }
 
-// droppingPublisher fails the next sends.Load() publishes of send events.
+// TestAnnouncementLostBeforeTheGrantIsUsedIsRetried: the stream does not take
+// the announcement that a message is sending (a leader election). Nothing has
+// been written, so the redelivery sends it: once, and not unknown.
+func TestAnnouncementLostBeforeTheGrantIsUsedIsRetried(t *testing.T) {
+	var s *sim.Sim
+	drop := &droppingPublisher{}
+	f := newFixture(t, withWeChat(&s), func(f *fixture) { drop.next = f.pub })
+	openID := "oAnnounceLost_xxxxxxxxxxxxxxx"
+	f.accept(s, openID, tplOnce)
+	f.halt()
+	p, err := processor.New(f.st, f.js, drop, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry(), f.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	drop.sending.Store(1)
+	req := &schemas.SendRequest{ToUser: openID, TemplateID: tplOnce, Data: map[string]string{"thing1": "Coffee"}}
+	m, err := p.RequestSend(context.Background(), appID, req, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := f.settled(m.ID)
+	if got.Status != processor.StatusSent || drop.sending.Load() >= 0 {
+		t.Errorf("message = %s (%s), announcements left to drop %d; want sent after the dropped announcement", got.Status, got.Reason, drop.sending.Load())
+	}
+	if n := s.Stats().Sends[0]; n != 1 {
+		t.Errorf("WeChat accepted %d sends, want 1", n)
+	}
+}
+
+// droppingPublisher fails the next sends.Load() publishes of send events,
+// and the next sending.Load() announcements that a message is sending.
 type droppingPublisher struct {
-	next  processor.Publisher
-	sends atomic.Int32
+	next    processor.Publisher
+	sends   atomic.Int32
+	sending atomic.Int32
 }
 
 func (d *droppingPublisher) Publish(ctx context.Context, subject, id string, data []byte) (bool, error) {
+	if strings.HasSuffix(subject, ".delivery."+processor.StatusSending) && d.sending.Add(-1) >= 0 {
+		return false, errors.New("publish dropped by the test")
+	}
 	return d.next.Publish(ctx, subject, id, data)
 }
 
