@@ -24,9 +24,9 @@ func (p *Processor) Ready(ctx context.Context) error { return p.store.Ping(ctx) 
 type Counts struct {
 	// Messages counts the messages created in the window, by status.
 	Messages map[string]int
-	// Events counts the callbacks received in the window by kind and outcome:
-	// the event, and for a subscription event each item's status or sent
-	// outcome ("subscribe_msg_popup_event accept").
+	// Events counts the callbacks received in the window by event, and the
+	// items of popup and change events by answer ("subscribe_msg_popup_event
+	// accept"); a sent event's outcome shows in its message's status.
 	Events map[string]int
 	// DeadLetters counts the app's dead letters never redriven, of any time.
 	DeadLetters int

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -12,15 +13,18 @@ import (
 
 // Counts adds up an app's messages and callbacks since a time, and its dead
 // letters waiting, with one aggregation per collection. On MongoDB the
-// messages' and events' $match stages use the {appid, time} indexes; the
-// embedded store scans.
+// $match stages use the {appid, time} and {appid, at} indexes; on the
+// embedded store's SQLite files one GROUP BY per collection does (see
+// sqliteLists), and on its PostgreSQL handler the aggregations scan.
 func (s *Store) Counts(ctx context.Context, appID string, since time.Time) (processor.Counts, error) {
+	if s.lists != nil {
+		return s.lists.sqliteCounts(ctx, appID, since)
+	}
 	c := processor.Counts{Messages: map[string]int{}, Events: map[string]int{}}
 	type group struct {
 		ID struct {
 			A string        `bson:"a"`
 			B bson.RawValue `bson:"b"`
-			C bson.RawValue `bson:"c"`
 		} `bson:"_id"`
 		N int `bson:"n"`
 	}
@@ -52,11 +56,11 @@ func (s *Store) Counts(ctx context.Context, appID string, since time.Time) (proc
 	err = run(collEvents, mongo.Pipeline{
 		{{Key: "$match", Value: bson.D{{Key: "appid", Value: appID}, {Key: "received_at", Value: bson.D{{Key: "$gte", Value: since}}}}}},
 		{{Key: "$group", Value: append(bson.D{{Key: "_id", Value: bson.D{
-			{Key: "a", Value: "$event"}, {Key: "b", Value: "$data.items.status"}, {Key: "c", Value: "$data.items.error_status"},
+			{Key: "a", Value: "$event"}, {Key: "b", Value: "$data.items.status"},
 		}}}, count...)}},
 	}, func(g group) {
-		outcomes := append(pathStrings(g.ID.B), pathStrings(g.ID.C)...)
-		if len(outcomes) == 0 {
+		outcomes := pathStrings(g.ID.B)
+		if len(outcomes) == 0 || !slices.Contains(consentEvents, g.ID.A) {
 			c.Events[g.ID.A] += g.N
 		}
 		for _, o := range outcomes {
@@ -92,3 +96,13 @@ func pathStrings(v bson.RawValue) []string {
 	}
 	return out
 }
+
+// countedStatuses are the message statuses Counts looks for.
+var countedStatuses = []string{
+	processor.StatusQueued, processor.StatusSending, processor.StatusSent, processor.StatusDelivered,
+	processor.StatusFailed, processor.StatusRejected, processor.StatusInvalid, processor.StatusDead, processor.StatusUnknown,
+}
+
+// consentEvents are the callbacks whose items' statuses (accept, reject)
+// Counts tells apart.
+var consentEvents = []string{"subscribe_msg_popup_event", "subscribe_msg_change_event"}

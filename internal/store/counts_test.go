@@ -61,7 +61,7 @@ func TestCounts(t *testing.T) {
 	want := processor.Counts{
 		Messages: map[string]int{processor.StatusDelivered: 2, processor.StatusFailed: 1},
 		Events: map[string]int{"subscribe_msg_popup_event accept": 2, "subscribe_msg_popup_event reject": 1,
-			"subscribe_msg_sent_event success": 1, "user_enter_tempsession": 1},
+			"subscribe_msg_sent_event": 1, "user_enter_tempsession": 1},
 		DeadLetters: 2,
 	}
 	if !reflect.DeepEqual(got, want) {
