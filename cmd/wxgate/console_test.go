@@ -61,6 +61,9 @@ func browser(t *testing.T) context.Context {
 		chromedp.DisableGPU,
 		chromedp.WindowSize(1280, 900),
 		chromedp.UserDataDir(t.TempDir()),
+		// An operator in Beijing: the console shows times in the zone the
+		// browser reports.
+		chromedp.Env("TZ=Asia/Shanghai"),
 	)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(actx)
@@ -323,7 +326,20 @@ func TestConsoleInBrowser(t *testing.T) {
 	if warning := text("#resend"); !strings.Contains(warning, "may send this message twice") {
 		t.Errorf("the resend form says %q, want a plain warning that it may send twice", warning)
 	}
+	if zone := text(".zone"); zone != "Asia/Shanghai" {
+		t.Errorf("times are shown in %q, want the browser's zone Asia/Shanghai", zone)
+	}
 	shot(t, ctx, "unknown")
+	do(t, ctx, "resend, confirming it may send twice",
+		chromedp.Click(css("#confirm-twice")),
+		chromedp.Click(css("#resend button")),
+		chromedp.WaitVisible(css("#done")),
+	)
+	// Sent again through the normal path: the user's one grant went to the
+	// first send, so the consent check refuses it this time.
+	if m := n.waitStatus(d.unknown.ID, "rejected", "sent", "delivered"); m.Status == "unknown" {
+		t.Errorf("after the resend the message is still unknown")
+	}
 }
 
 // consoleRoutes are every page and action of the console, with a real id
@@ -423,6 +439,20 @@ func TestConsoleRefusesWithoutSession(t *testing.T) {
 		if resp.StatusCode != http.StatusForbidden {
 			t.Errorf("POST %s without the CSRF token = %d, want 403", a, resp.StatusCode)
 		}
+	}
+	// A resend without the confirmation that it may send twice sends nothing.
+	_, body := get(t, admin, n.base+"/console/apps/"+e2eAppID+"/messages/"+d.unknown.ID)
+	m := csrfField.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatal("the message page has no CSRF field")
+	}
+	resp, err := admin.PostForm(n.base+actions[0], url.Values{"csrf": {m[1]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("POST %s without confirm = %d, want 400", actions[0], resp.StatusCode)
 	}
 	// A reader, with a valid CSRF token, may not act.
 	withCSRF := url.Values{"csrf": {readerCSRF}}
