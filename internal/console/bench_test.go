@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"log/slog"
@@ -166,7 +167,7 @@ func BenchmarkPages(b *testing.B) {
 			b.Run(fmt.Sprintf("n=%d/%s", n, p.name), func(b *testing.B) {
 				for b.Loop() {
 					req := httptest.NewRequest(http.MethodGet, p.path, nil)
-					req.AddCookie(&http.Cookie{Name: "wxgate_console", Value: benchToken})
+					req.AddCookie(&http.Cookie{Name: "wxgate_console", Value: base64.RawURLEncoding.EncodeToString([]byte(benchToken))})
 					w := httptest.NewRecorder()
 					engine.ServeHTTP(w, req)
 					if w.Code != http.StatusOK {

@@ -16,7 +16,7 @@ import (
 	"github.com/wxgate/wxgate/internal/admin"
 )
 
-// The session is the admin token itself, kept by the browser in an HttpOnly,
+// The session is the admin token itself (base64url-encoded), kept by the browser in an HttpOnly,
 // SameSite=Strict cookie scoped to /console: no server-side state, so any
 // processor behind a load balancer serves any page, and signing out or
 // revoking the token (in the configuration) ends it.
@@ -67,10 +67,10 @@ func csrfToken(token string) string {
 // one, a page request is sent to sign in and an action is refused, changing
 // nothing. A POST must also carry the session's CSRF token.
 func (c *Console) session(ctx *gin.Context) {
-	token, _ := ctx.Cookie(cookieSession)
+	token := sessionToken(ctx)
 	var id admin.Identity
 	ok := false
-	if token != "" && len(token) <= maxToken {
+	if token != "" {
 		id, ok = c.auth.Identify(token)
 	}
 	if !ok {
@@ -95,6 +95,20 @@ func (c *Console) session(ctx *gin.Context) {
 		}
 	}
 	ctx.Next()
+}
+
+// sessionToken reads the admin token from the session cookie, which holds it
+// base64url-encoded: a token may have bytes a cookie value may not.
+func sessionToken(ctx *gin.Context) string {
+	v, err := ctx.Cookie(cookieSession)
+	if err != nil || v == "" || len(v) > base64.RawURLEncoding.EncodedLen(maxToken) {
+		return ""
+	}
+	b, err := base64.RawURLEncoding.DecodeString(v)
+	if err != nil {
+		return ""
+	}
+	return string(b)
 }
 
 // signInPage is the sign-in form.
@@ -137,7 +151,7 @@ func (c *Console) signIn(ctx *gin.Context) error {
 		return c.renderSignIn(ctx, http.StatusUnauthorized, &signInPage{Next: next, Error: "That token is not accepted."})
 	}
 	c.setCookie(ctx, cookieSignIn, "", prefix+"/signin", -1)
-	c.setCookie(ctx, cookieSession, token, prefix, sessionAge)
+	c.setCookie(ctx, cookieSession, base64.RawURLEncoding.EncodeToString([]byte(token)), prefix, sessionAge)
 	if z := ctx.PostForm("tz"); z != "" {
 		if loc, err := loadZone(z); err == nil {
 			c.setCookie(ctx, cookieZone, loc.String(), prefix, 365*24*time.Hour)
