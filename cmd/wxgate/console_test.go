@@ -304,6 +304,19 @@ func TestConsoleInBrowser(t *testing.T) {
 	if got := n.deadLetters(); len(got) != 1 || got[0].Redrives != 1 || got[0].ErrCode != 43107 {
 		t.Errorf("after the redrive the dead letters are %+v, want one 43107 redriven once", got)
 	}
+	var audit struct {
+		Items []struct {
+			TokenName string            `json:"token_name"`
+			Route     string            `json:"route"`
+			Targets   map[string]string `json:"targets"`
+			Status    int               `json:"status"`
+		} `json:"items"`
+	}
+	n.admin("GET", "/v1/audit", nil, &audit)
+	if len(audit.Items) == 0 || audit.Items[0].Route != "/console/apps/{appid}/dlq/{id}/redrive" ||
+		audit.Items[0].TokenName != "ops-admin" || audit.Items[0].Targets["id"] != n.deadLetters()[0].ID {
+		t.Errorf("the audit log's newest record is %+v, want the console's redrive by ops-admin", audit.Items)
+	}
 
 	// Invalid template data: the errors stand next to their fields.
 	do(t, ctx, "templates", chromedp.Navigate(app+"/templates"), chromedp.WaitVisible(css(".template")))
