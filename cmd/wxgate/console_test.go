@@ -215,8 +215,8 @@ func (n *node) deadLetters() []deadLetter {
 // submits invalid template data and sees the errors next to the fields, and
 // sees the unknown message's resend offered with its warning.
 func TestConsoleInBrowser(t *testing.T) {
-	n := startNodeTokens(t, sim.ModeSecure, sim.FormatJSON, consoleTokens)
 	ctx := browser(t)
+	n := startNodeTokens(t, sim.ModeSecure, sim.FormatJSON, consoleTokens)
 	d := makeConsoleData(t, n)
 	app := n.base + "/console/apps/" + e2eAppID
 	text := func(sel string) string { return read(t, ctx, "text of "+sel, chromedp.Text(css(sel))) }
