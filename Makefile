@@ -29,7 +29,7 @@ NATS_SERVER         := $(CURDIR)/bin/nats-server-$(NATS_SERVER_VERSION)/nats-ser
 # The configuration reads these from the environment; any value will do for a check.
 NATS_CHECK_ENV := NATS_SERVER_NAME=check-1 NATS_WXGATE_PASSWORD=check NATS_DOWNSTREAM_PASSWORD=check NATS_SYS_PASSWORD=check
 
-.PHONY: help run sim build test fuzz bench bench-gateway bench-store bench-serve crash cluster chaos bench-cluster lint deployments-check golangci
+.PHONY: help run sim build test fuzz bench bench-gateway bench-store bench-serve bench-console crash cluster chaos bench-cluster lint deployments-check golangci screenshots
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -66,6 +66,12 @@ bench-serve: ## push 100,000 events through wxgate serve: events/s and peak RSS 
 bench-store: ## processor benchmarks (events at 1k and 100k documents vs raw upserts, sends vs the simulator), SQLite then PostgreSQL
 	$(GO) test -run '^$$' -bench 'BenchmarkEventsApplied|BenchmarkSends' -benchtime 2000x -timeout 60m ./processor/
 	BENCH='BenchmarkEventsApplied|BenchmarkSends' BENCHTIME=2000x bash bench/store/postgres.sh
+
+bench-console: ## render each console page on the embedded store with 1,000 and 100,000 messages
+	$(GO) test -run '^$$' -bench BenchmarkPages -benchtime 20x -timeout 30m ./internal/console/
+
+screenshots: ## drive the console in headless Chromium and write a PNG of each page to docs/console/
+	$(GO) test -count=1 -run '^TestConsoleInBrowser$$' ./cmd/wxgate/ -console.screenshots=$(CURDIR)/docs/console
 
 crash: ## kill wxgate serve with 200 sends in flight at five moments, restart it, compare the audit with WeChat
 	$(GO) run ./bench/crash -n 200 -kill-at 0.2,0.3,0.4,0.5,0.6

@@ -47,6 +47,12 @@ type node struct {
 // itself only once the node's address is known, for its push URL.
 func startNode(t *testing.T, mode, format string) *node {
 	t.Helper()
+	return startNodeTokens(t, mode, format, "["+e2eAdminToken+"]")
+}
+
+// startNodeTokens is startNode with the given admin.tokens (YAML).
+func startNodeTokens(t *testing.T, mode, format, tokens string) *node {
+	t.Helper()
 	simLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -63,14 +69,14 @@ nats:
 mongo:
   listen: 127.0.0.1:0
 admin:
-  tokens: [%s]
+  tokens: %s
 apps:
   - appid: %s
     secret_file: %s
     token: AAAAA
     encoding_aes_key: AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA
     api_base: %s
-`, filepath.Join(dir, "data"), e2eAdminToken, e2eAppID, filepath.Join(dir, "secret"), "http://"+simLn.Addr().String())
+`, filepath.Join(dir, "data"), tokens, e2eAppID, filepath.Join(dir, "secret"), "http://"+simLn.Addr().String())
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

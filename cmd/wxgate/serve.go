@@ -27,6 +27,7 @@ import (
 	"github.com/wxgate/wxgate/internal/admin"
 	"github.com/wxgate/wxgate/internal/broker"
 	"github.com/wxgate/wxgate/internal/config"
+	"github.com/wxgate/wxgate/internal/console"
 	"github.com/wxgate/wxgate/internal/store"
 	"github.com/wxgate/wxgate/internal/wechat"
 	"github.com/wxgate/wxgate/processor"
@@ -349,7 +350,15 @@ func serveNode(ctx context.Context, n nodeSpec, log *slog.Logger, logw io.Writer
 		if err != nil {
 			return err
 		}
-		admin.New(admin.Config{Tokens: adminToks, AppIDs: appIDs}, proc, templates, st, log).Register(engine)
+		api := admin.New(admin.Config{Tokens: adminToks, AppIDs: appIDs}, proc, templates, st, log)
+		api.Register(engine)
+		// The console takes the API's tokens and scopes, and records its
+		// actions in the same audit log.
+		con, err := console.New(console.Config{AppIDs: appIDs}, proc, templates, st, api, st, log)
+		if err != nil {
+			return err
+		}
+		con.Register(engine)
 	}
 	gateway.RegisterHealth(engine, checks, reg, log)
 	front.set(engine)

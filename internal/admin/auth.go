@@ -136,16 +136,24 @@ func (a *API) authenticate(c *gin.Context) {
 }
 
 // lookup returns the grant of the token in header, "Bearer <token>", or nil.
-// The scheme is case-insensitive (RFC 7235). The guess is compared with every
-// token, each through its SHA-256 digest, without stopping at a match: the
-// time taken says nothing about which token matched, how many there are, or
-// how long they are.
+// The scheme is case-insensitive (RFC 7235).
 func (a *API) lookup(header string) *grant {
 	const scheme = "bearer "
 	if len(header) <= len(scheme) || !strings.EqualFold(header[:len(scheme)], scheme) {
 		return nil
 	}
-	guess := sha256.Sum256([]byte(strings.TrimSpace(header[len(scheme):])))
+	return a.lookupToken(strings.TrimSpace(header[len(scheme):]))
+}
+
+// lookupToken returns the grant of token, or nil. The guess is compared with
+// every token, each through its SHA-256 digest, without stopping at a match:
+// the time taken says nothing about which token matched, how many there are,
+// or how long they are.
+func (a *API) lookupToken(token string) *grant {
+	if token == "" {
+		return nil
+	}
+	guess := sha256.Sum256([]byte(token))
 	found := -1
 	for i := range a.grants {
 		eq := subtle.ConstantTimeCompare(guess[:], a.grants[i].digest[:])
@@ -199,4 +207,39 @@ func (e *forbiddenError) scope() string {
 		app = "the appid in the path"
 	}
 	return e.role.String() + " on " + app
+}
+
+// Identity is what an accepted token may do, as other front ends of the same
+// tokens (the console) see it: its name and scope, never the token. The zero
+// Identity may do nothing.
+type Identity struct {
+	g *grant
+}
+
+// Identify returns the identity of token, compared with every accepted token
+// in constant time as a bearer token is; ok is false when none matches.
+// It is safe for concurrent use.
+func (a *API) Identify(token string) (id Identity, ok bool) {
+	g := a.lookupToken(token)
+	return Identity{g: g}, g != nil
+}
+
+// Name is the token's name, for logs and the audit log.
+func (id Identity) Name() string {
+	if id.g == nil {
+		return ""
+	}
+	return id.g.name
+}
+
+// Allows reports whether the token holds role on appID; AllApps asks for the
+// role on every app.
+func (id Identity) Allows(role Role, appID string) bool {
+	return id.g != nil && id.g.allows(role, appID)
+}
+
+// MissingScope names the scope a refused request lacks, as the API's 403
+// answers name it: "send on wx123", or "admin on *".
+func MissingScope(role Role, appID string) string {
+	return (&forbiddenError{role: role, appID: appID}).scope()
 }

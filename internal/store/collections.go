@@ -56,6 +56,16 @@ func (s *Store) Event(ctx context.Context, appID, id string) (*processor.EventRe
 
 // Events lists the audit trail, newest first.
 func (s *Store) Events(ctx context.Context, q processor.EventQuery) ([]processor.EventRecord, string, error) {
+	if s.lists != nil {
+		fs := []eq{{"appid", q.AppID}}
+		if q.OpenID != "" {
+			fs = append(fs, eq{"openid", q.OpenID})
+		}
+		if q.Event != "" {
+			fs = append(fs, eq{"event", q.Event})
+		}
+		return listed[processor.EventRecord](ctx, s, collEvents, fs, "received_at", q.Page)
+	}
 	f := bson.M{"appid": q.AppID}
 	if q.OpenID != "" {
 		f["openid"] = q.OpenID
@@ -78,8 +88,19 @@ func (s *Store) SaveConsent(ctx context.Context, c *processor.Consent) error {
 	return s.save(ctx, s.coll(collConsents), c.ID, c.Version, c)
 }
 
+// maxConsentsListed bounds one user's ledger entries read at once: one per
+// template of the app.
+const maxConsentsListed = 1000
+
 // Consents lists a user's ledger entries for one app.
 func (s *Store) Consents(ctx context.Context, appID, openID string) ([]processor.Consent, error) {
+	if s.lists != nil {
+		ids, err := s.lists.allIDs(ctx, collConsents, []eq{{"appid", appID}, {"openid", openID}}, maxConsentsListed)
+		if err != nil {
+			return nil, err
+		}
+		return byIDs[processor.Consent](ctx, s.coll(collConsents), ids)
+	}
 	cur, err := s.coll(collConsents).Find(ctx, bson.M{"appid": appID, "openid": openID})
 	if err != nil {
 		return nil, classify(err)
@@ -111,6 +132,15 @@ func (s *Store) SaveMessage(ctx context.Context, m *processor.Message) error {
 
 // Messages lists messages, newest first.
 func (s *Store) Messages(ctx context.Context, q processor.MessageQuery) ([]processor.Message, string, error) {
+	if s.lists != nil {
+		fs := []eq{{"appid", q.AppID}}
+		for _, f := range []eq{{"touser", q.ToUser}, {"template_id", q.TemplateID}, {"status", q.Status}} {
+			if f.value != "" {
+				fs = append(fs, f)
+			}
+		}
+		return listed[processor.Message](ctx, s, collMessages, fs, "created_at", q.Page)
+	}
 	f := bson.M{"appid": q.AppID}
 	if q.ToUser != "" {
 		f["touser"] = q.ToUser
@@ -168,6 +198,19 @@ func (s *Store) DeleteDeadLetter(ctx context.Context, id string) error {
 
 // DeadLetters lists dead letters, newest first.
 func (s *Store) DeadLetters(ctx context.Context, q processor.DeadLetterQuery) ([]processor.DeadLetter, string, error) {
+	if s.lists != nil {
+		var fs []eq
+		if q.AppID != "" {
+			fs = append(fs, eq{"appid", q.AppID})
+		}
+		if q.Consumer != "" {
+			fs = append(fs, eq{"consumer", q.Consumer})
+		}
+		if q.ErrCode != nil {
+			fs = append(fs, eq{"errcode", *q.ErrCode})
+		}
+		return listed[processor.DeadLetter](ctx, s, collDLQ, fs, "at", q.Page)
+	}
 	f := bson.M{}
 	if q.AppID != "" {
 		f["appid"] = q.AppID

@@ -5,6 +5,9 @@ package store
 import (
 	"context"
 	"errors"
+	"time"
+
+	"github.com/wxgate/wxgate/processor"
 )
 
 // EmbeddedBuilt reports whether this build has the embedded store: this one,
@@ -19,3 +22,27 @@ func StartEmbedded(EmbeddedOptions) (*Embedded, error) { return nil, ErrNoEmbedd
 
 // IndexIDs has nothing to index in a build without the embedded store.
 func (e *Embedded) IndexIDs(context.Context, string, []string) error { return ErrNoEmbedded }
+
+// sqliteLists does not exist without the embedded store; a Store never has one.
+type sqliteLists struct{}
+
+func (e *Embedded) lists(string) (*sqliteLists, error) { return nil, nil }
+
+func (l *sqliteLists) close() error { return nil }
+
+type eq struct {
+	field string
+	value any
+}
+
+func (l *sqliteLists) ids(context.Context, string, []eq, string, processor.Page) ([]string, string, error) {
+	return nil, "", ErrNoEmbedded
+}
+
+func (l *sqliteLists) allIDs(context.Context, string, []eq, int) ([]string, error) {
+	return nil, ErrNoEmbedded
+}
+
+func (l *sqliteLists) sqliteCounts(context.Context, string, time.Time) (processor.Counts, error) {
+	return processor.Counts{}, ErrNoEmbedded
+}

@@ -54,6 +54,9 @@ type Store struct {
 	// guard, when set, serialises this process's writes of each document and
 	// checks versions itself (see Guard); nil on MongoDB, which needs neither.
 	guard *Guard
+	// lists, on the embedded store's SQLite files, answers list queries from
+	// the indexes (see sqliteLists); nil elsewhere.
+	lists *sqliteLists
 }
 
 // Options are the choices Open leaves to its caller.
@@ -101,6 +104,14 @@ func Open(ctx context.Context, uri, database string, o Options) (*Store, error) 
 			_ = client.Disconnect(context.WithoutCancel(ctx))
 			return nil, err
 		}
+	}
+	if o.Embedded != nil {
+		l, err := o.Embedded.lists(database)
+		if err != nil {
+			_ = client.Disconnect(context.WithoutCancel(ctx))
+			return nil, err
+		}
+		s.lists = l
 	}
 	return s, nil
 }
@@ -155,7 +166,12 @@ func redactURI(err error, uri string) error {
 }
 
 // Close disconnects.
-func (s *Store) Close(ctx context.Context) error { return s.client.Disconnect(ctx) }
+func (s *Store) Close(ctx context.Context) error {
+	if s.lists != nil {
+		_ = s.lists.close()
+	}
+	return s.client.Disconnect(ctx)
+}
 
 // Ping checks that the store answers.
 func (s *Store) Ping(ctx context.Context) error {
@@ -188,13 +204,16 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 		collEvents: {
 			idx(false, false, "appid", "-received_at", "-_id"),
 			idx(false, false, "appid", "openid", "-received_at", "-_id"),
+			idx(false, false, "appid", "event", "-received_at", "-_id"),
 		},
 		collConsents: {idx(true, false, "appid", "openid", "template_id")},
 		collMessages: {
 			idx(false, false, "appid", "-created_at", "-_id"),
 			idx(false, false, "appid", "touser", "-created_at", "-_id"),
+			idx(false, false, "appid", "status", "-created_at", "-_id"),
+			idx(false, false, "appid", "template_id", "-created_at", "-_id"),
 		},
-		collDLQ:   {idx(false, false, "-at", "-_id")},
+		collDLQ:   {idx(false, false, "-at", "-_id"), idx(false, false, "appid", "-at", "-_id")},
 		collAudit: {idx(false, false, "-at", "-_id")},
 	}
 	// One index per command: FerretDB v1 drops the connection when a createIndexes
@@ -390,4 +409,31 @@ func decodeCursor(s string) (time.Time, string, error) {
 		return time.Time{}, "", processor.ErrBadCursor
 	}
 	return time.UnixMilli(n).UTC(), id, nil
+}
+
+// byIDs reads the documents with the given _ids, in that order, each through
+// the _id index; one deleted meanwhile is left out.
+func byIDs[T any](ctx context.Context, c *mongo.Collection, ids []string) ([]T, error) {
+	out := make([]T, 0, len(ids))
+	for _, id := range ids {
+		v, err := get[T](ctx, c, bson.M{"_id": id})
+		if errors.Is(err, processor.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *v)
+	}
+	return out, nil
+}
+
+// listed is one page of a list query answered by s.lists.
+func listed[T any](ctx context.Context, s *Store, coll string, filters []eq, timeField string, p processor.Page) ([]T, string, error) {
+	ids, next, err := s.lists.ids(ctx, coll, filters, timeField, p)
+	if err != nil {
+		return nil, "", err
+	}
+	out, err := byIDs[T](ctx, s.coll(coll), ids)
+	return out, next, err
 }

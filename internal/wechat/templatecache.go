@@ -3,6 +3,8 @@ package wechat
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -43,6 +45,41 @@ func NewTemplateCache(client *Client, ttl time.Duration) *TemplateCache {
 // alone and lets WeChat judge the template id. When the list is known and the
 // template is not in it, it returns schemas.ErrNoSuchTemplate.
 func (c *TemplateCache) Template(ctx context.Context, appID, templateID string) (*schemas.Template, error) {
+	a := c.app(appID)
+	defer a.mu.Unlock()
+	c.refresh(ctx, appID, a)
+	t, ok := a.byID[templateID]
+	switch {
+	case ok:
+		return &t, nil
+	case a.known:
+		return nil, schemas.ErrNoSuchTemplate
+	}
+	return nil, nil
+}
+
+// ErrTemplatesUnknown means no template list of the app could be fetched yet.
+var ErrTemplatesUnknown = errors.New("the app's template list could not be fetched from gettemplate")
+
+// Templates returns the app's templates sorted by id, from the list Template
+// uses. When no list could be fetched yet it returns ErrTemplatesUnknown.
+func (c *TemplateCache) Templates(ctx context.Context, appID string) ([]schemas.Template, error) {
+	a := c.app(appID)
+	defer a.mu.Unlock()
+	c.refresh(ctx, appID, a)
+	if !a.known {
+		return nil, ErrTemplatesUnknown
+	}
+	out := make([]schemas.Template, 0, len(a.byID))
+	for _, t := range a.byID {
+		out = append(out, t)
+	}
+	slices.SortFunc(out, func(x, y schemas.Template) int { return strings.Compare(x.ID, y.ID) })
+	return out, nil
+}
+
+// app returns the app's entry, locked.
+func (c *TemplateCache) app(appID string) *appTemplates {
 	c.mu.Lock()
 	a := c.apps[appID]
 	if a == nil {
@@ -50,9 +87,13 @@ func (c *TemplateCache) Template(ctx context.Context, appID, templateID string) 
 		c.apps[appID] = a
 	}
 	c.mu.Unlock()
-
 	a.mu.Lock()
-	defer a.mu.Unlock()
+	return a
+}
+
+// refresh fetches the app's list when it is missing or older than the ttl;
+// a holds its lock.
+func (c *TemplateCache) refresh(ctx context.Context, appID string, a *appTemplates) {
 	now := c.clock()
 	if a.byID == nil || now.Sub(a.fetched) > c.ttl {
 		list, err := c.client.Templates(ctx, appID)
@@ -70,14 +111,6 @@ func (c *TemplateCache) Template(ctx context.Context, appID, templateID string) 
 			a.fetched, a.known = now, true
 		}
 	}
-	t, ok := a.byID[templateID]
-	switch {
-	case ok:
-		return &t, nil
-	case a.known:
-		return nil, schemas.ErrNoSuchTemplate
-	}
-	return nil, nil
 }
 
 // Kind is "long_term" for a long-term template, "one_time" for any other
