@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"text/tabwriter"
@@ -15,6 +18,7 @@ import (
 
 	"github.com/wxgate/wxgate/bench/internal/proc"
 	"github.com/wxgate/wxgate/internal/sim"
+	"github.com/wxgate/wxgate/schemas"
 )
 
 // batch is what one batch of the scale mode measured.
@@ -57,9 +61,17 @@ func runScale(ctx context.Context, co clusterOptions, o flags, out io.Writer) er
 	var results []batch
 	for _, procs := range []int{1, 2} {
 		if len(c.processors) < procs {
+			added := time.Now()
 			if _, err := c.addNode(ctx, "processor", fmt.Sprintf("processor-%d", procs)); err != nil {
 				return err
 			}
+			// The batch measures the processors once they share the partitions;
+			// how long the sharing took is a figure of its own.
+			shares, err := waitShared(ctx, c)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "processor-%d started; the partitions shared as %v %v after its start\n", procs, shares, time.Since(added).Round(100*time.Millisecond))
 		}
 		fmt.Fprintf(out, "batch with %d processor(s): %d users, each a popup push then a send (%d send requests at once, WeChat latency %v)\n",
 			procs, o.n, o.concurrent, o.latency)
@@ -260,3 +272,53 @@ func printScale(out io.Writer, o flags, bs []batch) {
 
 // cores is the number of CPUs this program may use.
 func cores() int { return runtime.NumCPU() }
+
+// waitShared waits until every processor fetches some of the work stream's
+// partitions and together they fetch all of them, as their
+// wxgate_processor_partitions gauges say, and returns each one's share.
+func waitShared(ctx context.Context, c *cluster) ([]int, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for {
+		shares, total := make([]int, 0, len(c.processors)), 0
+		for _, n := range c.processors {
+			v, err := gauge(ctx, n.url()+"/metrics", "wxgate_processor_partitions")
+			if err != nil || v == 0 {
+				break
+			}
+			shares = append(shares, int(v))
+			total += int(v)
+		}
+		if len(shares) == len(c.processors) && total == schemas.Partitions {
+			return shares, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("processors fetch %v of the %d partitions after a minute", shares, schemas.Partitions)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// gauge reads one unlabelled gauge from a Prometheus text page.
+func gauge(ctx context.Context, url, name string) (float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+" "); ok {
+			return strconv.ParseFloat(v, 64)
+		}
+	}
+	return 0, fmt.Errorf("%s: no %s", url, name)
+}
