@@ -59,6 +59,8 @@ type fixture struct {
 	clock time.Time
 	// cfg configures every processor instance the fixture starts.
 	cfg processor.Config
+	// publisher, when set, is what the processors publish through instead of pub.
+	publisher processor.Publisher
 }
 
 func newFixture(t *testing.T, options ...func(*fixture)) *fixture {
@@ -80,7 +82,11 @@ func newFixture(t *testing.T, options ...func(*fixture)) *fixture {
 func (f *fixture) start() {
 	f.t.Helper()
 	reg := prometheus.NewRegistry()
-	p, err := processor.New(f.st, f.js, f.pub, slog.New(slog.NewTextHandler(io.Discard, nil)), reg, f.cfg)
+	var pub processor.Publisher = f.pub
+	if f.publisher != nil {
+		pub = f.publisher
+	}
+	p, err := processor.New(f.st, f.js, pub, slog.New(slog.NewTextHandler(io.Discard, nil)), reg, f.cfg)
 	if err != nil {
 		f.t.Fatalf("processor.New: %v", err)
 	}

@@ -407,24 +407,15 @@ func TestLostPublishIsSwept(t *testing.T) {
 	var s *sim.Sim
 	drop := &droppingPublisher{}
 	f := newFixture(t, withWeChat(&s), func(f *fixture) {
-		drop.next = f.pub
+		drop.next, f.publisher = f.pub, drop
 		f.cfg.SweepEvery, f.cfg.SweepAfter = 100*time.Millisecond, 200*time.Millisecond
 	})
 	openID := "oSwept_xxxxxxxxxxxxxxxxxxxxxx"
 	f.accept(s, openID, tplOnce)
-	f.halt()
-	p, err := processor.New(f.st, f.js, drop, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry(), f.cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
 
 	drop.sends.Store(1) // the next send event is lost
 	req := &schemas.SendRequest{ToUser: openID, TemplateID: tplOnce, Data: map[string]string{"thing1": "Coffee"}}
-	m, err := p.RequestSend(context.Background(), appID, req, "")
+	m, err := f.proc.RequestSend(context.Background(), appID, req, "")
 	if err == nil || m == nil || m.Status != processor.StatusQueued {
 		t.Fatalf("RequestSend with the publish dropped = %+v, %v; want the queued message and the publish error", m, err)
 	}
@@ -446,22 +437,13 @@ func TestLostPublishIsSwept(t *testing.T) {
 func TestAnnouncementLostBeforeTheGrantIsUsedIsRetried(t *testing.T) {
 	var s *sim.Sim
 	drop := &droppingPublisher{}
-	f := newFixture(t, withWeChat(&s), func(f *fixture) { drop.next = f.pub })
+	f := newFixture(t, withWeChat(&s), func(f *fixture) { drop.next, f.publisher = f.pub, drop })
 	openID := "oAnnounceLost_xxxxxxxxxxxxxxx"
 	f.accept(s, openID, tplOnce)
-	f.halt()
-	p, err := processor.New(f.st, f.js, drop, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry(), f.cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
 
 	drop.sending.Store(1)
 	req := &schemas.SendRequest{ToUser: openID, TemplateID: tplOnce, Data: map[string]string{"thing1": "Coffee"}}
-	m, err := p.RequestSend(context.Background(), appID, req, "")
+	m, err := f.proc.RequestSend(context.Background(), appID, req, "")
 	if err != nil {
 		t.Fatal(err)
 	}
