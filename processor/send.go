@@ -281,7 +281,10 @@ func (p *Processor) handleSend(ctx context.Context, it *item) error {
 		return p.linkSent(ctx, m)
 	}
 	if m.Status != StatusQueued && m.Status != StatusSending {
-		return nil
+		// Done: publish its state again under the same event id (the stream
+		// drops it if it has it), which completes a publish an earlier
+		// delivery could not make.
+		return p.publishDelivery(ctx, m)
 	}
 	if d := p.pauses.get(m.AppID, p.now()); d > 0 {
 		// Paused before any grant is used or any call made: nothing to record.
@@ -343,7 +346,7 @@ func (p *Processor) reserve(ctx context.Context, m *Message) error {
 			return p.linkSent(ctx, stored) // in case a crash cut markSent short
 		}
 		if stored.Status != StatusQueued {
-			return nil
+			return p.publishDelivery(ctx, stored) // as in handleSend
 		}
 		return p.unknown(ctx, stored, "the grant was used by an earlier delivery whose call to WeChat was never recorded")
 	}

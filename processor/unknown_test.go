@@ -431,6 +431,47 @@ func TestLostPublishIsSwept(t *testing.T) {
 	}
 }
 
+// TestSendEventRedeliveredRepublishesTheStatus replays what the chaos
+// experiment found during a stream leader's election: the send's "sent"
+// publication fails after WeChat accepted it, so its msgid is not linked yet;
+// the sent event arrives meanwhile and waits in its outcome record; the send
+// event's redelivery links it and makes the message delivered, but that
+// publication fails too. The next redelivery finds the message done and
+// publishes its status again.
+func TestSendEventRedeliveredRepublishesTheStatus(t *testing.T) {
+	var s *sim.Sim
+	drop := &droppingPublisher{hold: make(chan struct{}), held: make(chan struct{})}
+	f := newFixture(t, withWeChat(&s), func(f *fixture) { drop.next, f.publisher = f.pub, drop })
+	openID := "oRepublish_xxxxxxxxxxxxxxxxxx"
+	f.accept(s, openID, tplOnce)
+	drop.delivered.Store(1)
+	req := &schemas.SendRequest{ToUser: openID, TemplateID: tplOnce, Data: map[string]string{"thing1": "Coffee"}}
+	m, err := f.proc.RequestSend(context.Background(), appID, req, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-drop.held // WeChat accepted; the "sent" publication is on its way
+	received, _ := s.Messages(appID)
+	if len(received) != 1 {
+		t.Fatalf("WeChat received %d messages, want 1", len(received))
+	}
+	f.publish(sent(openID, f.tick(), received[0].MsgID, 0, "success"))
+	close(drop.hold) // the "sent" publication fails now
+	f.drained()
+	if got, _ := f.st.Message(context.Background(), appID, m.ID); got.Status != processor.StatusDelivered {
+		t.Fatalf("message = %s (%s), want delivered", got.Status, got.Reason)
+	}
+	if drop.delivered.Load() > 0 {
+		t.Fatal("the delivered publication was never tried, so never dropped")
+	}
+	if n := len(f.nats.Messages("wechat." + appID + ".delivery." + processor.StatusDelivered)); n != 1 {
+		t.Errorf("%d delivered publications, want 1", n)
+	}
+	if n := s.Stats().Sends[0]; n != 1 {
+		t.Errorf("WeChat accepted %d sends, want 1", n)
+	}
+}
+
 // TestAnnouncementLostBeforeTheGrantIsUsedIsRetried: the stream does not take
 // the announcement that a message is sending (a leader election). Nothing has
 // been written, so the redelivery sends it: once, and not unknown.
@@ -456,17 +497,35 @@ func TestAnnouncementLostBeforeTheGrantIsUsedIsRetried(t *testing.T) {
 	}
 }
 
-// droppingPublisher fails the next sends.Load() publishes of send events,
-// and the next sending.Load() announcements that a message is sending.
+// droppingPublisher fails the next sends.Load() publishes of send events, the
+// next sending.Load() announcements that a message is sending and the next
+// delivered.Load() delivered publications. With hold set, the first "sent"
+// publication closes held, waits until hold is closed, and fails.
 type droppingPublisher struct {
-	next    processor.Publisher
-	sends   atomic.Int32
-	sending atomic.Int32
+	next      processor.Publisher
+	sends     atomic.Int32
+	sending   atomic.Int32
+	delivered atomic.Int32
+	hold      chan struct{}
+	held      chan struct{}
+	holdOnce  sync.Once
 }
 
 func (d *droppingPublisher) Publish(ctx context.Context, subject, id string, data []byte) (bool, error) {
-	if strings.HasSuffix(subject, ".delivery."+processor.StatusSending) && d.sending.Add(-1) >= 0 {
-		return false, errors.New("publish dropped by the test")
+	dropped := errors.New("publish dropped by the test")
+	switch {
+	case strings.HasSuffix(subject, ".delivery."+processor.StatusSending) && d.sending.Add(-1) >= 0:
+		return false, dropped
+	case strings.HasSuffix(subject, ".delivery."+processor.StatusDelivered) && d.delivered.Add(-1) >= 0:
+		return false, dropped
+	case strings.HasSuffix(subject, ".delivery."+processor.StatusSent) && d.hold != nil:
+		first := false
+		d.holdOnce.Do(func() { first = true })
+		if first {
+			close(d.held)
+			<-d.hold
+			return false, dropped
+		}
 	}
 	return d.next.Publish(ctx, subject, id, data)
 }

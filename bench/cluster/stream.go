@@ -37,39 +37,60 @@ func (c *cluster) stream() (*nats.Conn, jetstream.JetStream, error) {
 	return broker.Connect(c.nats.url(), "wxgate-cluster", slog.New(slog.DiscardHandler))
 }
 
-// readStream reads the whole stream through a durable consumer of its own
-// and counts inbound events and delivery publications.
+// readStream reads the whole stream, from its first message to the last one
+// stored when it starts, through a durable consumer of its own whose every
+// message is acknowledged: a message the server handed out but the client
+// did not receive (a fetch that ended while it was on its way) is delivered
+// again, so none is missed and none is counted twice (counted by sequence).
 func readStream(ctx context.Context, js jetstream.JetStream) (*streamCounts, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
+	st, err := js.Stream(ctx, schemas.StreamName)
+	if err != nil {
+		return nil, err
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	last := info.State.LastSeq
 	cons, err := js.CreateOrUpdateConsumer(ctx, schemas.StreamName, jetstream.ConsumerConfig{
 		Durable:       checkConsumer,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
-		AckPolicy:     jetstream.AckNonePolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       10 * time.Second,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating the consumer %s: %w", checkConsumer, err)
 	}
 	sc := &streamCounts{inbound: map[string]int{}, inboundIDs: map[string]int{}, delivery: map[string]map[string]int{}}
-	for {
-		ci, err := cons.Info(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if ci.NumPending == 0 && ci.NumAckPending == 0 {
-			return sc, nil
-		}
+	seen := map[uint64]bool{}
+	for uint64(len(seen)) < info.State.Msgs {
 		batch, err := cons.Fetch(500, jetstream.FetchMaxWait(2*time.Second))
 		if err != nil {
 			return nil, err
 		}
 		for m := range batch.Messages() {
-			sc.add(m.Subject(), m.Data())
+			md, err := m.Metadata()
+			if err != nil {
+				return nil, err
+			}
+			if seq := md.Sequence.Stream; seq <= last && !seen[seq] {
+				seen[seq] = true
+				sc.add(m.Subject(), m.Data())
+			}
+			if err := m.Ack(); err != nil {
+				return nil, err
+			}
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
 			return nil, err
 		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("read %d of the stream's %d messages: %w", len(seen), info.State.Msgs, ctx.Err())
+		}
 	}
+	return sc, nil
 }
 
 // add counts one stream message.
