@@ -151,7 +151,6 @@ func (p *Processor) declarePartitions(ctx context.Context) (jetstream.Stream, je
 	if err != nil {
 		return nil, nil, fmt.Errorf("processor: stream %s: %w", schemas.WorkStreamName, err)
 	}
-	perPartition := max(p.cfg.MaxAckPending/schemas.Partitions, minPartitionAckPending)
 	for n := range schemas.Partitions {
 		_, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
 			Durable:        PartitionConsumer(n),
@@ -160,7 +159,7 @@ func (p *Processor) declarePartitions(ctx context.Context) (jetstream.Stream, je
 			AckPolicy:      jetstream.AckExplicitPolicy,
 			AckWait:        p.cfg.AckWait,
 			MaxDeliver:     p.cfg.MaxDeliver,
-			MaxAckPending:  perPartition,
+			MaxAckPending:  p.partitionAckPending(),
 			DeliverPolicy:  jetstream.DeliverAllPolicy,
 			PriorityPolicy: jetstream.PriorityPolicyPinned,
 			PriorityGroups: []string{partitionGroup},
@@ -192,6 +191,12 @@ func (p *Processor) declarePartitions(ctx context.Context) (jetstream.Stream, je
 // minPartitionAckPending bounds from below the messages one partition may have
 // handed out and not settled.
 const minPartitionAckPending = 32
+
+// partitionAckPending is how many messages one partition may have handed out
+// and not settled: the processors' MaxAckPending shared among the partitions.
+func (p *Processor) partitionAckPending() int {
+	return max(p.cfg.MaxAckPending/schemas.Partitions, minPartitionAckPending)
+}
 
 // run fetches until ctx ends, then stops fetching, waits for the fetch loops,
 // and closes out. Handing the held messages back is the lanes' work; release
@@ -275,7 +280,7 @@ func (f *fetcher) start(ctx context.Context, n int) error {
 	if err != nil {
 		return err
 	}
-	batch := min(max(f.p.cfg.MaxAckPending/schemas.Partitions, minPartitionAckPending), maxBatch)
+	batch := min(f.p.partitionAckPending(), maxBatch)
 	it, err := cons.Messages(
 		jetstream.PullPriorityGroup(partitionGroup),
 		jetstream.PullMaxMessages(batch),

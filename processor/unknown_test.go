@@ -27,6 +27,21 @@ import (
 	"github.com/wxgate/wxgate/schemas"
 )
 
+// sendUnknown gives openID a grant and sends it a message whose answer the
+// network drops after WeChat accepted it: the message is unknown.
+func (f *fixture) sendUnknown(s *sim.Sim, openID string) *processor.Message {
+	f.t.Helper()
+	f.accept(s, openID, tplOnce)
+	if err := s.SetFaults(sim.Faults{SendReply: sim.ReplyDrop, SendReplyNext: 1}); err != nil {
+		f.t.Fatal(err)
+	}
+	m := f.send(openID, tplOnce, "")
+	if m.Status != processor.StatusUnknown {
+		f.t.Fatalf("message = %s (%s), want unknown", m.Status, m.Reason)
+	}
+	return m
+}
+
 // TestUnknownIsNeverResentOnItsOwn: a message whose answer was lost and that
 // no sent event settles stays unknown past processor.unknown_after, with
 // exactly one call made to WeChat; an operator's resend then sends it again
@@ -35,14 +50,7 @@ func TestUnknownIsNeverResentOnItsOwn(t *testing.T) {
 	var s *sim.Sim
 	f := newFixture(t, withWeChat(&s))
 	openID := "oUnsettled_xxxxxxxxxxxxxxxxxx"
-	f.accept(s, openID, tplOnce)
-	if err := s.SetFaults(sim.Faults{SendReply: sim.ReplyDrop, SendReplyNext: 1}); err != nil {
-		t.Fatal(err)
-	}
-	m := f.send(openID, tplOnce, "")
-	if m.Status != processor.StatusUnknown {
-		t.Fatalf("message = %s (%s), want unknown", m.Status, m.Reason)
-	}
+	m := f.sendUnknown(s, openID)
 	// The send event comes back after unknown_after (1s here) and is settled
 	// without a call: nothing is left in flight.
 	checkfor.Eventually(t, waitTime, waitEvery, func() error { return natstest.Drained(f.js) })
@@ -86,14 +94,7 @@ func TestUnknownIsCountedOnceAfterUnknownAfter(t *testing.T) {
 	f := newFixture(t, withWeChat(&s), func(f *fixture) { f.cfg.UnknownAfter = 3 * time.Second })
 	ctx := context.Background()
 	openID := "oEarlyCopy_xxxxxxxxxxxxxxxxxx"
-	f.accept(s, openID, tplOnce)
-	if err := s.SetFaults(sim.Faults{SendReply: sim.ReplyDrop, SendReplyNext: 1}); err != nil {
-		t.Fatal(err)
-	}
-	m := f.send(openID, tplOnce, "")
-	if m.Status != processor.StatusUnknown {
-		t.Fatalf("message = %s (%s), want unknown", m.Status, m.Reason)
-	}
+	f.sendUnknown(s, openID)
 	// With the processor stopped, a copy of the send event is delivered once
 	// to a client that dies without acknowledging it, as a processor killed
 	// mid-handling would: the next delivery is a redelivery.

@@ -401,7 +401,7 @@ func waitSettled(ctx context.Context, out io.Writer, c *cluster, l *load, js jet
 		if merr == nil {
 			last = msgs
 		}
-		pending, ackPending, perr := processorBacklog(ctx, js)
+		pending, ackPending, perr := processor.Backlog(ctx, js)
 		idleCtx, cancel := context.WithTimeout(ctx, time.Millisecond)
 		idle := c.wc.WaitPushes(idleCtx) == nil
 		cancel()

@@ -18,6 +18,7 @@ import (
 
 	"github.com/wxgate/wxgate/bench/internal/proc"
 	"github.com/wxgate/wxgate/internal/sim"
+	"github.com/wxgate/wxgate/processor"
 	"github.com/wxgate/wxgate/schemas"
 )
 
@@ -157,7 +158,7 @@ func runBatch(ctx context.Context, c *cluster, l *load, js jetstream.JetStream, 
 // drained reports whether the processors' consumer has nothing to fetch
 // and nothing unacknowledged.
 func drained(ctx context.Context, js jetstream.JetStream) (bool, error) {
-	pending, ackPending, err := processorBacklog(ctx, js)
+	pending, ackPending, err := processor.Backlog(ctx, js)
 	if err != nil {
 		return false, nil // a passing error: ask again
 	}

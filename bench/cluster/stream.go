@@ -13,7 +13,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/wxgate/wxgate/internal/broker"
-	"github.com/wxgate/wxgate/processor"
 	"github.com/wxgate/wxgate/schemas"
 )
 
@@ -118,14 +117,4 @@ func (sc *streamCounts) add(subject string, data []byte) {
 		}
 		sc.delivery[d.ID][parts[3]]++
 	}
-}
-
-// processorBacklog is how many work-stream messages the processors'
-// partition consumers have not fetched yet, and how many they hold
-// unacknowledged.
-func processorBacklog(ctx context.Context, js jetstream.JetStream) (pending uint64, ackPending int, err error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	p, held, err := processor.Backlog(ctx, js)
-	return p, int(held), err
 }
